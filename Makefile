@@ -24,6 +24,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# TensorFlow's C++ start-up log carries timestamps: keep it in the terminal, out of notebooks.
+	mkdir -p $(VENV)/etc/ipython
+	echo 'c.IPKernelApp.capture_fd_output = False' > $(VENV)/etc/ipython/ipython_kernel_config.py
 	touch $(STAMP)
 
 ## book: execute every chapter and build the site into _build/html (fails on any warning)

@@ -1,0 +1,91 @@
+"""Checks of the built site (_build/html), run by `make test` right after the site build."""
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from tests.toc_notebooks import ROOT, toc_files
+
+SITE = ROOT / "_build" / "html"
+MAX_PAGE_BYTES = 2 * 1024 * 1024
+
+
+class PageParser(HTMLParser):
+    """Collect what the checks need from one page: images, links and visible text."""
+
+    def __init__(self):
+        super().__init__()
+        self.images, self.links, self.text = [], [], []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img" and attrs.get("src"):
+            self.images.append(attrs["src"])
+        if tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+        if tag in ("script", "style"):
+            self._skip += 1
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
+
+
+def parse(page: Path) -> PageParser:
+    parser = PageParser()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser
+
+
+def page_for(docname: str) -> Path:
+    return SITE / f"{docname}.html"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def site_was_built():
+    if not (SITE / "index.html").exists():
+        pytest.fail("no site in _build/html: run `make book` (or `make test`) first")
+
+
+def test_index_redirects_to_the_intro():
+    assert "book/intro.html" in (SITE / "index.html").read_text()
+
+
+@pytest.mark.parametrize("docname", toc_files())
+def test_every_toc_entry_has_a_page_without_errors_or_unrendered_roles(docname):
+    page = page_for(docname)
+    assert page.exists(), f"{docname} listed in _toc.yml has no page"
+    text = " ".join(parse(page).text)
+    assert "Traceback (most recent call last)" not in text
+    assert not re.search(r"\{glue(:\w+)?\}|\{cite\}", text), "a MyST role was not rendered"
+    assert page.stat().st_size <= MAX_PAGE_BYTES
+
+
+@pytest.mark.parametrize("docname", [f for f in toc_files() if (ROOT / f"{f}.ipynb").exists()])
+def test_every_chapter_page_shows_its_figures_and_offers_the_notebook(docname):
+    parser = parse(page_for(docname))
+    figures = [src for src in parser.images if src.endswith(".png")]
+    assert figures, f"{docname} shows no figure"
+    for src in figures:
+        assert (page_for(docname).parent / src).resolve().exists(), f"missing image {src}"
+    notebook = SITE / "_sources" / f"{docname}.ipynb"
+    assert notebook.exists(), "the download button needs the notebook among the sources"
+
+
+def test_api_page_documents_the_library():
+    text = " ".join(parse(page_for("book/api")).text)
+    for name in ("set_seed", "toy_regression", "tfp_dense_flipout", "set_theme"):
+        assert name in text
+
+
+def test_bibliography_lists_every_reference():
+    text = " ".join(parse(page_for("book/bibliography")).text)
+    for author in ("Wen", "Blundell", "Kingma", "Guo", "Graves", "Dillon"):
+        assert author in text
