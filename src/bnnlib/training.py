@@ -1,19 +1,38 @@
-"""Training helpers: reproducibility switches (and, later, the pieces of the ELBO).
+"""Training helpers: reproducibility switches and the pieces of the ELBO.
 
-Chapter 1 explains why every chapter starts with :func:`set_seed`.
+Chapter 1 explains why every chapter starts with :func:`set_seed`. Chapter 3 builds the
+training objective of a Bayesian network, the negative ELBO per example,
+
+``loss = NLL(y | x, w) + kl_weight * KL(q(w) || p(w))``  with  ``kl_weight = 1 / N``,
+
+from the pieces here: :func:`gaussian_nll` (and its Keras loss :class:`GaussianNLL`),
+:func:`kl_weight_per_example`, :func:`model_kl`, and the :class:`KLAnnealing` callback.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import random
 
 import numpy as np
 import tensorflow as tf
+import tf_keras as keras
 
-from bnnlib._checks import check_int
+from bnnlib._checks import check_float, check_int
+from bnnlib.layers import _BayesianDense
 
-__all__ = ["set_seed"]
+__all__ = [
+    "GaussianNLL",
+    "KLAnnealing",
+    "gaussian_nll",
+    "kl_weight_per_example",
+    "model_kl",
+    "set_seed",
+]
+
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 def set_seed(seed: int = 0, *, deterministic: bool = True) -> None:
@@ -49,3 +68,315 @@ def set_seed(seed: int = 0, *, deterministic: bool = True) -> None:
     tf.random.set_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+def _checked_noise_scale(noise_scale):
+    """A positive float as is; anything else as a tensor, checked when its values are known."""
+    if isinstance(noise_scale, numbers.Real) and not isinstance(noise_scale, bool):
+        return check_float("noise_scale", noise_scale, positive=True)
+    if isinstance(noise_scale, bool) or noise_scale is None or isinstance(noise_scale, str):
+        raise TypeError(
+            f"noise_scale must be a positive number or a tensor, got {type(noise_scale).__name__}"
+        )
+    noise_scale = tf.convert_to_tensor(noise_scale)
+    if not noise_scale.dtype.is_floating:
+        raise TypeError(f"noise_scale must be a floating-point tensor, got {noise_scale.dtype}")
+    if tf.executing_eagerly():  # inside a compiled step the values are not known yet
+        values = noise_scale.numpy()
+        if not np.all(np.isfinite(values) & (values > 0)):
+            raise ValueError("noise_scale must be finite and > 0 everywhere")
+    return noise_scale
+
+
+def _gaussian_nll_per_example(y_true, y_pred, noise_scale):
+    """``-log Normal(y_true | y_pred, noise_scale)``, summed over all but the first axis."""
+    y_pred = tf.convert_to_tensor(y_pred)
+    if not y_pred.dtype.is_floating:
+        raise TypeError(f"y_pred must be a floating-point tensor, got {y_pred.dtype}")
+    y_true = tf.cast(y_true, y_pred.dtype)
+    # Targets of shape (batch,) against predictions (batch, 1): compare them example by
+    # example, not as a (batch, batch) broadcast.
+    if y_true.shape.rank == y_pred.shape.rank - 1 and y_pred.shape[-1] == 1:
+        y_true = tf.expand_dims(y_true, -1)
+    if not y_true.shape.is_compatible_with(y_pred.shape):
+        raise ValueError(
+            f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}"
+        )
+    scale = tf.cast(noise_scale, y_pred.dtype)
+    z = (y_true - y_pred) / scale
+    nll = 0.5 * tf.square(z) + tf.math.log(scale) + _HALF_LOG_2PI
+    if nll.shape.rank is not None and nll.shape.rank > 1:
+        nll = tf.reduce_sum(nll, axis=list(range(1, nll.shape.rank)))
+    return nll
+
+
+def gaussian_nll(y_true, y_pred, noise_scale):
+    r"""Mean negative log-likelihood per example under ``Normal(y_pred, noise_scale)``.
+
+    Per example ``i`` with outputs ``j`` (Chapter 3):
+
+    .. math::
+
+        \text{NLL}_i = \sum_j \Big[\tfrac{1}{2}\log(2\pi) + \log s_{ij}
+        + \frac{(y_{ij} - \hat y_{ij})^2}{2 s_{ij}^2}\Big]
+
+    and the result is the mean of ``NLL_i`` over the batch. Unlike the mean squared error, the
+    noise scale ``s`` sets how much the data weigh against the KL term: MSE is this loss with
+    ``s = 1/√2`` minus a constant, usually far too weak a likelihood.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets, shape ``(batch, ...)``, or ``(batch,)`` when ``y_pred`` has shape
+        ``(batch, 1)``.
+    y_pred : array_like
+        Predicted means, shape ``(batch, ...)``, floating point.
+    noise_scale : float or tf.Tensor
+        Standard deviation of the observation noise, > 0: a number, or a tensor that
+        broadcasts against ``y_pred`` (for example a learned scale per example). Tensor
+        values are checked when running eagerly.
+
+    Returns
+    -------
+    tf.Tensor
+        A scalar.
+
+    Raises
+    ------
+    TypeError
+        If ``noise_scale`` is neither a number nor a floating-point tensor, or ``y_pred`` is
+        not floating point.
+    ValueError
+        If ``noise_scale`` is not positive and finite, or the shapes of ``y_true`` and
+        ``y_pred`` differ.
+    """
+    noise_scale = _checked_noise_scale(noise_scale)
+    return tf.reduce_mean(_gaussian_nll_per_example(y_true, y_pred, noise_scale))
+
+
+@keras.saving.register_keras_serializable(package="bnnlib")
+class GaussianNLL(keras.losses.Loss):
+    """:func:`gaussian_nll` as a Keras loss, for ``model.compile(loss=GaussianNLL(0.1))``.
+
+    Keras averages the per-example NLL over the batch (weighting by ``sample_weight`` if
+    given), so the loss ``fit`` reports is :func:`gaussian_nll` plus the KL terms the layers
+    add. Serializable: a model compiled with it saves and loads with its ``noise_scale``.
+
+    Parameters
+    ----------
+    noise_scale : float, default 1.0
+        Standard deviation of the observation noise, > 0.
+    name : str, default "gaussian_nll"
+        Name of the loss.
+    **kwargs
+        Other ``tf_keras.losses.Loss`` arguments (``reduction``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``noise_scale`` is not a positive finite number.
+    """
+
+    def __init__(self, noise_scale: float = 1.0, name: str = "gaussian_nll", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.noise_scale = check_float("noise_scale", noise_scale, positive=True)
+
+    def call(self, y_true, y_pred):
+        """Negative log-likelihood of each example, shape ``(batch,)``."""
+        return _gaussian_nll_per_example(y_true, y_pred, self.noise_scale)
+
+    def get_config(self):
+        """The constructor arguments."""
+        return {**super().get_config(), "noise_scale": self.noise_scale}
+
+
+def kl_weight_per_example(num_examples: int) -> float:
+    """The ELBO's weight on the KL term per example, ``1 / num_examples``.
+
+    The ELBO of a data set of ``N`` examples has one KL term; a loss averaged per example
+    therefore carries ``KL / N`` (Chapter 3 shows what goes wrong without it).
+
+    Parameters
+    ----------
+    num_examples : int
+        Number ``N`` of training examples, at least 1.
+
+    Returns
+    -------
+    float
+        ``1 / num_examples``.
+
+    Raises
+    ------
+    TypeError
+        If ``num_examples`` is not an integer.
+    ValueError
+        If ``num_examples < 1``.
+    """
+    return 1.0 / check_int("num_examples", num_examples, minimum=1)
+
+
+def _is_tfp_variational(layer) -> bool:
+    """Whether ``layer`` looks like a TFP variational dense layer (without importing TFP)."""
+    return all(
+        hasattr(layer, name)
+        for name in ("kernel_divergence_fn", "kernel_posterior", "kernel_prior")
+    )
+
+
+def _tfp_divergence(layer):
+    """The KL terms a TFP variational layer adds on each call, at its current weights."""
+    total = 0.0
+    for part in ("kernel", "bias"):
+        divergence_fn = getattr(layer, f"{part}_divergence_fn", None)
+        posterior = getattr(layer, f"{part}_posterior", None)
+        prior = getattr(layer, f"{part}_prior", None)
+        if divergence_fn is not None and posterior is not None and prior is not None:
+            total += divergence_fn(posterior, prior, None)
+    return total
+
+
+def model_kl(model):
+    """The KL part of a model's loss, computed now from its current weights.
+
+    Sums ``kl_loss()`` (that is ``kl_weight * kl_divergence()``) over the :mod:`bnnlib.layers`
+    layers in ``model``, and the divergence terms of its ``tfp.layers`` variational layers (for
+    example :func:`bnnlib.tfp_layers.tfp_dense_flipout`, whose terms are already divided by
+    ``N``). This is what the layers add to ``model.losses`` on a forward pass, without
+    running one (after ``fit``, ``model.losses`` holds only graph tensors). Chapter 3 plots it
+    next to the NLL.
+
+    Parameters
+    ----------
+    model : tf_keras.layers.Layer
+        A built model or layer; layers without a posterior contribute nothing.
+
+    Returns
+    -------
+    tf.Tensor
+        A float32 scalar, 0 if the model has no Bayesian layers.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a ``tf_keras`` layer or model.
+    ValueError
+        If a Bayesian layer in it is not built yet.
+    """
+    if not isinstance(model, keras.layers.Layer):
+        raise TypeError(f"model must be a tf_keras Model or Layer, got {type(model).__name__}")
+    total = tf.constant(0.0)
+    for layer in (model, *model.submodules):
+        is_bnnlib = isinstance(layer, _BayesianDense)
+        if not (is_bnnlib or _is_tfp_variational(layer)):
+            continue
+        if not layer.built:
+            raise ValueError(f"layer {layer.name!r} is not built yet: call the model once first")
+        if is_bnnlib:
+            total += layer.kl_loss()
+        else:
+            total += tf.cast(_tfp_divergence(layer), tf.float32)
+    return total
+
+
+def _bnnlib_bayesian_layers(layers_or_model) -> list:
+    """The :mod:`bnnlib.layers` layers in a model, or a list of them checked one by one."""
+    if isinstance(layers_or_model, keras.layers.Layer):
+        candidates = (layers_or_model, *layers_or_model.submodules)
+        layers = [layer for layer in candidates if isinstance(layer, _BayesianDense)]
+        if not layers:
+            raise ValueError(
+                f"{layers_or_model.name!r} contains no bnnlib Bayesian layer (FlipoutDense, "
+                "ReparameterizationDense or LocalReparameterizationDense) whose kl_weight "
+                "could be annealed"
+            )
+        return layers
+    try:
+        layers = list(layers_or_model)
+    except TypeError:
+        raise TypeError(
+            "layers_or_model must be a tf_keras Model or an iterable of bnnlib Bayesian "
+            f"layers, got {type(layers_or_model).__name__}"
+        ) from None
+    if not layers:
+        raise ValueError("layers_or_model is empty: give at least one layer")
+    for layer in layers:
+        if not isinstance(layer, _BayesianDense):
+            raise TypeError(
+                "every layer must be a bnnlib Bayesian layer (FlipoutDense, "
+                f"ReparameterizationDense or LocalReparameterizationDense), got "
+                f"{type(layer).__name__}"
+            )
+    return layers
+
+
+class KLAnnealing(keras.callbacks.Callback):
+    """Ramp the KL weight of bnnlib Bayesian layers linearly over the first epochs.
+
+    At the start of epoch ``e`` (counted from 0, as ``fit`` counts them) every layer's
+    ``kl_weight`` is set to ``base * factor(e)`` with
+
+    ``factor(e) = start + (end - start) * min(e / epochs, 1)``
+
+    where ``base`` is the layer's ``kl_weight`` when the callback is created (typically
+    ``1 / N``). With ``epochs=4``, ``start=0`` and ``end=1`` the factors of epochs 0, 1, 2, 3,
+    4, 5, ... are 0, 0.25, 0.5, 0.75, 1, 1, ...: the likelihood shapes the weights first, and
+    the prior's pull is switched on gradually. Chapter 3 shows its effect. Because
+    ``kl_weight`` is a variable, no retracing of the compiled training step is needed.
+
+    ``tfp.layers`` layers are not affected: their KL weight is fixed in their divergence
+    function.
+
+    Parameters
+    ----------
+    layers_or_model : tf_keras.Model or iterable of layers
+        A model (all its :mod:`bnnlib.layers` layers are annealed) or the layers themselves.
+    epochs : int
+        Number of epochs the ramp takes, at least 1.
+    start, end : float, default 0.0 and 1.0
+        Factors on the base weight at epoch 0 and from epoch ``epochs`` on; finite, >= 0.
+
+    Attributes
+    ----------
+    layers : list
+        The annealed layers.
+    base_kl_weights : list of float
+        Their ``kl_weight`` when the callback was created.
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type, or a listed layer is not a bnnlib Bayesian layer.
+    ValueError
+        If ``epochs < 1``, ``start`` or ``end`` is negative or not finite, or the model has no
+        bnnlib Bayesian layer.
+    """
+
+    def __init__(self, layers_or_model, epochs: int, start: float = 0.0, end: float = 1.0):
+        super().__init__()
+        self.layers = _bnnlib_bayesian_layers(layers_or_model)
+        self.epochs = check_int("epochs", epochs, minimum=1)
+        self.start = check_float("start", start, minimum=0.0)
+        self.end = check_float("end", end, minimum=0.0)
+        self.base_kl_weights = [layer.kl_weight for layer in self.layers]
+
+    def factor(self, epoch: int) -> float:
+        """The factor on the base KL weight during ``epoch`` (counted from 0).
+
+        Parameters
+        ----------
+        epoch : int
+            Epoch index, >= 0.
+
+        Returns
+        -------
+        float
+            ``start + (end - start) * min(epoch / epochs, 1)``.
+        """
+        epoch = check_int("epoch", epoch, minimum=0)
+        return self.start + (self.end - self.start) * min(epoch / self.epochs, 1.0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        factor = self.factor(epoch)
+        for layer, base in zip(self.layers, self.base_kl_weights, strict=True):
+            layer.kl_weight = base * factor

@@ -1,0 +1,144 @@
+"""Time one training step of the same MLP built from Dense, FlipoutDense and TFP DenseFlipout.
+
+The network: 256 inputs, three hidden layers of 512 ReLU units, 10 softmax outputs; a batch
+of 256 random examples; Adam; cross-entropy plus the layers' KL terms. Every variant runs the
+same compiled step (``tf.function`` around forward pass, loss, gradients and update), on the
+CPU. After a warm-up the variants are timed in turns (A, B, C, A, B, C, ...) so that a load
+change on a shared machine hits them alike; the table reports each variant's median time per
+step over the repeats, and the ratios the book's appendix "The cost of Flipout" discusses.
+
+Run:  TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/bench_layers.py [--repeats 7]
+      [--steps 10] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+from bnnlib.layers import FlipoutDense  # noqa: E402
+from bnnlib.tfp_layers import tfp_dense_flipout  # noqa: E402
+
+INPUTS, HIDDEN, DEPTH, CLASSES, BATCH = 256, 512, 3, 10, 256
+NUM_EXAMPLES = 50_000  # only scales the KL; any N gives the same cost
+VARIANTS = ("Dense", "FlipoutDense", "TFP DenseFlipout")
+
+
+def make_layer(variant: str, units: int, activation: str, seed: int):
+    """One layer of the benchmark network, of the given variant."""
+    if variant == "Dense":
+        return keras.layers.Dense(units, activation=activation)
+    if variant == "FlipoutDense":
+        return FlipoutDense(units, activation=activation, kl_weight=1 / NUM_EXAMPLES, seed=seed)
+    return tfp_dense_flipout(units, NUM_EXAMPLES, activation=activation, seed=seed)
+
+
+def make_step(variant: str):
+    """A compiled training step ``step(x, y) -> loss`` for the network built from ``variant``."""
+    layers = [make_layer(variant, HIDDEN, "relu", seed) for seed in range(DEPTH)]
+    layers.append(make_layer(variant, CLASSES, "softmax", DEPTH))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TFP's add_variable deprecation notice
+        model = keras.Sequential([keras.Input(shape=(INPUTS,)), *layers])
+    optimizer = keras.optimizers.Adam(1e-3)
+    cross_entropy = keras.losses.SparseCategoricalCrossentropy()
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            probabilities = model(x, training=True)
+            loss = cross_entropy(y, probabilities)
+            if model.losses:
+                loss += tf.add_n(model.losses)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+        return loss
+
+    return step
+
+
+def time_steps(step, x, y, steps: int) -> float:
+    """Seconds per step, over ``steps`` consecutive steps."""
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = step(x, y)
+    loss.numpy()  # wait for the last step to finish
+    return (time.perf_counter() - start) / steps
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7, help="timed rounds (>= 5)")
+    parser.add_argument("--steps", type=int, default=10, help="steps per variant per round")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps per variant")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    if args.repeats < 5:
+        parser.error("--repeats must be >= 5")
+    if args.steps < 1 or args.warmup < 1:
+        parser.error("--steps and --warmup must be >= 1")
+
+    tf.config.set_visible_devices([], "GPU")
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(BATCH, INPUTS)), tf.float32)
+    y = tf.constant(rng.integers(0, CLASSES, size=BATCH), tf.int64)
+
+    steps = {variant: make_step(variant) for variant in VARIANTS}
+    for step in steps.values():  # trace, build, and let the caches warm up
+        time_steps(step, x, y, args.warmup)
+    samples = {variant: [] for variant in VARIANTS}
+    for _ in range(args.repeats):
+        for variant, step in steps.items():
+            samples[variant].append(time_steps(step, x, y, args.steps))
+
+    median_ms = {variant: 1000 * float(np.median(times)) for variant, times in samples.items()}
+    ratios = {
+        "FlipoutDense / Dense": median_ms["FlipoutDense"] / median_ms["Dense"],
+        "FlipoutDense / TFP DenseFlipout": median_ms["FlipoutDense"]
+        / median_ms["TFP DenseFlipout"],
+    }
+    print(
+        f"One training step, MLP {INPUTS}-{'-'.join([str(HIDDEN)] * DEPTH)}-{CLASSES}, "
+        f"batch {BATCH}, CPU; median of {args.repeats} rounds x {args.steps} steps\n"
+    )
+    print("| layer | median step (ms) | min step (ms) |")
+    print("|---|---:|---:|")
+    for variant in VARIANTS:
+        print(f"| {variant} | {median_ms[variant]:.1f} | {1000 * min(samples[variant]):.1f} |")
+    print("\n| ratio | value |")
+    print("|---|---:|")
+    for name, value in ratios.items():
+        print(f"| {name} | {value:.2f} |")
+
+    results = {
+        "network": {"inputs": INPUTS, "hidden": [HIDDEN] * DEPTH, "classes": CLASSES},
+        "batch": BATCH,
+        "repeats": args.repeats,
+        "steps": args.steps,
+        "median_ms": median_ms,
+        "samples_ms": {v: [1000 * t for t in times] for v, times in samples.items()},
+        "ratios": ratios,
+        "machine": {
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "cpus": os.cpu_count(),
+        },
+    }
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()
