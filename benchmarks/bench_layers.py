@@ -8,7 +8,7 @@ change on a shared machine hits them alike; the table reports each variant's med
 step over the repeats, and the ratios the book's appendix "The cost of Flipout" discusses.
 
 Run:  TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/bench_layers.py [--repeats 7]
-      [--steps 10] [--json PATH]
+      [--steps 10] [--threads N] [--json PATH]
 """
 
 from __future__ import annotations
@@ -81,14 +81,25 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds (>= 5)")
     parser.add_argument("--steps", type=int, default=10, help="steps per variant per round")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps per variant")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="run each op on this many threads, one op at a time (0: TensorFlow's defaults)",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
     if args.repeats < 5:
         parser.error("--repeats must be >= 5")
     if args.steps < 1 or args.warmup < 1:
         parser.error("--steps and --warmup must be >= 1")
+    if args.threads < 0:
+        parser.error("--threads must be >= 0")
 
     tf.config.set_visible_devices([], "GPU")
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(size=(BATCH, INPUTS)), tf.float32)
     y = tf.constant(rng.integers(0, CLASSES, size=BATCH), tf.int64)
@@ -109,7 +120,8 @@ def main(argv=None) -> dict:
     }
     print(
         f"One training step, MLP {INPUTS}-{'-'.join([str(HIDDEN)] * DEPTH)}-{CLASSES}, "
-        f"batch {BATCH}, CPU; median of {args.repeats} rounds x {args.steps} steps\n"
+        f"batch {BATCH}, CPU ({args.threads or 'default'} threads); "
+        f"median of {args.repeats} rounds x {args.steps} steps\n"
     )
     print("| layer | median step (ms) | min step (ms) |")
     print("|---|---:|---:|")
@@ -125,6 +137,7 @@ def main(argv=None) -> dict:
         "batch": BATCH,
         "repeats": args.repeats,
         "steps": args.steps,
+        "threads": args.threads or "default",
         "median_ms": median_ms,
         "samples_ms": {v: [1000 * t for t in times] for v, times in samples.items()},
         "ratios": ratios,

@@ -235,15 +235,21 @@ def seeded_bnnlib_model():
     return model
 
 
+def fit_seeded_bnnlib_model(callbacks):
+    model = seeded_bnnlib_model()
+    model.fit(*data(), epochs=2, batch_size=BATCH, verbose=0, callbacks=callbacks)
+    return model.get_weights()
+
+
+@pytest.fixture(scope="module")
+def untracked_weights():
+    return fit_seeded_bnnlib_model([])
+
+
 @pytest.mark.parametrize("every", ["epoch", 2])
-def test_tracking_does_not_change_the_training(every):
-    x, y = data()
-    weights = []
-    for callbacks in ([], [PosteriorTracker(every=every)]):
-        model = seeded_bnnlib_model()
-        model.fit(x, y, epochs=2, batch_size=BATCH, verbose=0, callbacks=callbacks)
-        weights.append(model.get_weights())
-    for untracked, tracked in zip(*weights, strict=True):
+def test_tracking_does_not_change_the_training(untracked_weights, every):
+    tracked_weights = fit_seeded_bnnlib_model([PosteriorTracker(every=every)])
+    for untracked, tracked in zip(untracked_weights, tracked_weights, strict=True):
         np.testing.assert_array_equal(untracked, tracked)
 
 
@@ -335,7 +341,9 @@ def test_layers_argument_limits_tracking_but_kl_sums_every_layer():
 
 
 def test_layers_of_a_nested_model_are_named_with_its_prefix():
-    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="hidden")], name="inner")
+    inner = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(2, name="hidden")], name="inner"
+    )
     outer = keras.Sequential([keras.Input((3,)), inner, keras.layers.Dense(1, name="out")])
     assert start(PosteriorTracker(), outer).layers == ["inner/hidden", "out"]
 
@@ -523,7 +531,9 @@ def test_load_of_a_damaged_member_raises_value_error(trained, tmp_path):
 def test_summary_has_one_row_per_recognised_layer(trained):
     summary = posterior_summary(trained.model)
     assert list(summary.layer) == ALL_LAYERS
-    assert summary.loc[summary.layer == "tfp_local", "type"].item() == "DenseLocalReparameterization"
+    assert (
+        summary.loc[summary.layer == "tfp_local", "type"].item() == "DenseLocalReparameterization"
+    )
 
 
 @pytest.mark.parametrize("layer", ["bnn_flipout", "tfp_flipout"])

@@ -26,6 +26,8 @@ original.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
@@ -89,12 +91,15 @@ def _standard_normal(shape, seed, dtype):
 def _normal_kl_to_prior(loc, scale, prior_scale: float):
     """``sum KL(Normal(loc, scale) || Normal(0, prior_scale))`` over all elements.
 
-    Per element: ``log(p / σ) + (σ² + μ²) / (2 p²) - 1/2``.
+    Per element ``log(p / σ) + (σ² + μ²) / (2 p²) - 1/2``; summed, the constant and the
+    squares become whole-tensor sums, which saves elementwise passes over the kernel.
     """
-    return tf.reduce_sum(
-        tf.math.log(prior_scale / scale)
-        + (tf.square(scale) + tf.square(loc)) / (2.0 * prior_scale**2)
-        - 0.5
+    size = loc.shape.num_elements()
+    sum_of_squares = tf.reduce_sum(tf.square(scale)) + tf.reduce_sum(tf.square(loc))
+    return (
+        sum_of_squares / (2.0 * prior_scale**2)
+        - tf.reduce_sum(tf.math.log(scale))
+        + size * (math.log(prior_scale) - 0.5)
     )
 
 
@@ -248,7 +253,10 @@ class _BayesianDense(keras.layers.Layer):
         tf.Tensor
             A scalar.
         """
-        kl = _normal_kl_to_prior(self.loc, self.sigma, self.prior_scale)
+        return self._kl_divergence(self.sigma)
+
+    def _kl_divergence(self, sigma):
+        kl = _normal_kl_to_prior(self.loc, sigma, self.prior_scale)
         if self.bayesian_bias:
             kl += _normal_kl_to_prior(self.bias_loc, self.bias_sigma, self.prior_scale)
         return kl
@@ -265,8 +273,11 @@ class _BayesianDense(keras.layers.Layer):
 
     def call(self, inputs):
         inputs = tf.convert_to_tensor(inputs, dtype=self.compute_dtype)
-        self.add_loss(self.kl_loss())
-        return self.forward(inputs, **self.sample_noise(inputs))
+        # σ = softplus(ρ) once per call, for both the KL and the outputs: softplus over every
+        # weight (and its gradient) is one of the costlier steps of a training step on a CPU.
+        sigma = self.sigma
+        self.add_loss(self._kl_weight * self._kl_divergence(sigma))
+        return self.forward(inputs, **self.sample_noise(inputs), sigma=sigma)
 
     def _next_seeds(self) -> dict:
         """Advance the call counter; return a stateless seed pair for each noise stream."""
@@ -435,7 +446,7 @@ class FlipoutDense(_BayesianDense):
             **self._bias_noise(seeds),
         }
 
-    def forward(self, inputs, eps, sign_in, sign_out, bias_eps=None):
+    def forward(self, inputs, eps, sign_in, sign_out, bias_eps=None, *, sigma=None):
         """The Flipout forward pass with given noise (see the class docstring).
 
         Parameters
@@ -449,14 +460,18 @@ class FlipoutDense(_BayesianDense):
         bias_eps : tf.Tensor, optional
             Standard-normal noise of shape ``(units,)``; required if and only if the bias is
             Bayesian.
+        sigma : tf.Tensor, optional
+            The kernel's σ if already computed (``call`` passes it so that softplus runs once
+            per call); by default ``self.sigma``.
 
         Returns
         -------
         tf.Tensor
             ``activation(x μ + ((x ∘ s_in)(σ ∘ ε)) ∘ s_out + b)``, shape ``(batch, units)``.
         """
+        sigma = self.sigma if sigma is None else sigma
         mean = tf.matmul(inputs, self.loc)
-        perturbation = tf.matmul(inputs * sign_in, self.sigma * eps) * sign_out
+        perturbation = tf.matmul(inputs * sign_in, sigma * eps) * sign_out
         return self.activation(mean + perturbation + self._bias(bias_eps))
 
 
@@ -498,7 +513,7 @@ class ReparameterizationDense(_BayesianDense):
             **self._bias_noise(seeds),
         }
 
-    def forward(self, inputs, eps, bias_eps=None):
+    def forward(self, inputs, eps, bias_eps=None, *, sigma=None):
         """The forward pass with a given kernel noise ``eps`` (see the class docstring).
 
         Parameters
@@ -510,13 +525,17 @@ class ReparameterizationDense(_BayesianDense):
         bias_eps : tf.Tensor, optional
             Standard-normal noise of shape ``(units,)``; required if and only if the bias is
             Bayesian.
+        sigma : tf.Tensor, optional
+            The kernel's σ if already computed (``call`` passes it so that softplus runs once
+            per call); by default ``self.sigma``.
 
         Returns
         -------
         tf.Tensor
             ``activation(x (μ + σ ∘ ε) + b)``, shape ``(batch, units)``.
         """
-        kernel = self.loc + self.sigma * eps
+        sigma = self.sigma if sigma is None else sigma
+        kernel = self.loc + sigma * eps
         return self.activation(tf.matmul(inputs, kernel) + self._bias(bias_eps))
 
 
@@ -559,7 +578,7 @@ class LocalReparameterizationDense(_BayesianDense):
         output_shape = tf.concat([tf.shape(inputs)[:-1], [self.units]], axis=0)
         return {"eps": self._standard_normal(output_shape, seeds["eps"])}
 
-    def forward(self, inputs, eps):
+    def forward(self, inputs, eps, *, sigma=None):
         """The forward pass with given pre-activation noise ``eps`` (see the class docstring).
 
         Parameters
@@ -568,18 +587,22 @@ class LocalReparameterizationDense(_BayesianDense):
             Shape ``(batch, in_features)``.
         eps : tf.Tensor
             Standard-normal noise of shape ``(batch, units)``.
+        sigma : tf.Tensor, optional
+            The kernel's σ if already computed (``call`` passes it so that softplus runs once
+            per call); by default ``self.sigma``.
 
         Returns
         -------
         tf.Tensor
             ``activation(m + sqrt(v) ∘ ε)``, shape ``(batch, units)``.
         """
+        sigma = self.sigma if sigma is None else sigma
         if self.bayesian_bias:
             bias_mean, bias_variance = self.bias_loc, tf.square(self.bias_sigma)
         else:
             bias_mean, bias_variance = self.bias, 0.0
         mean = tf.matmul(inputs, self.loc) + bias_mean
-        variance = tf.matmul(tf.square(inputs), tf.square(self.sigma)) + bias_variance
+        variance = tf.matmul(tf.square(inputs), tf.square(sigma)) + bias_variance
         # An all-zero input row (common after a ReLU) has variance 0, where the square root's
         # gradient is infinite; the floor gives it a zero gradient instead of NaN.
         std = tf.sqrt(tf.maximum(variance, np.finfo(variance.dtype.as_numpy_dtype).tiny))

@@ -468,6 +468,33 @@ def plot_kl_vs_nll(history, ax=None):
     return ax
 
 
+# matplotlib draws the slider's buttons with icons from a web font it links from a CDN: with no
+# internet the buttons would be blank. Plain characters need nothing from outside the page.
+_BUTTON_LABELS = {
+    "fa fa-minus": "−",
+    "fa fa-fast-backward": "|◁",
+    "fa fa-step-backward": "◁",
+    "fa fa-play fa-flip-horizontal": "◀",
+    "fa fa-pause": "‖",
+    "fa fa-play": "▶",
+    "fa fa-step-forward": "▷",
+    "fa fa-fast-forward": "▷|",
+    "fa fa-plus": "+",
+}
+
+
+def _offline_buttons(html: str) -> str:
+    """Drop the icon font link of matplotlib's animation HTML and label its buttons in text."""
+    import re
+
+    html = re.sub(r'<link rel="stylesheet"\s*href="[^"]*font-awesome[^"]*">', "", html)
+    return re.sub(
+        r'<i class="(fa [^"]*)"></i>',
+        lambda match: _BUTTON_LABELS.get(match.group(1), "·"),
+        html,
+    )
+
+
 def epoch_slider(
     dense_history,
     flipout_history,
@@ -615,6 +642,7 @@ def epoch_slider(
         html = animation.to_jshtml(default_mode="once")
         plt.close(fig)
 
+    html = _offline_buttons(html)
     # matplotlib names the elements with a random uuid; a content hash keeps the HTML the
     # same from run to run (and distinct for different animations on one page).
     ids = set(re.findall(r"_anim_img([0-9a-f]{32})", html))

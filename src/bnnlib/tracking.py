@@ -271,10 +271,7 @@ class PosteriorHistory:
         return len(self._records["steps"])
 
     def __repr__(self) -> str:
-        return (
-            f"PosteriorHistory({len(self)} records, every={self.every!r}, "
-            f"layers={self.layers})"
-        )
+        return f"PosteriorHistory({len(self)} records, every={self.every!r}, layers={self.layers})"
 
     @property
     def layers(self) -> list[str]:
@@ -667,6 +664,7 @@ class PosteriorTracker(keras.callbacks.Callback):
         return np.sort(chosen).astype(np.int64)
 
     def on_train_begin(self, logs=None):
+        """Keras hook: choose the tracked weights and take record 0, the state before training."""
         model = self.model
         if not model.built:
             raise ValueError(
@@ -747,10 +745,12 @@ class PosteriorTracker(keras.callbacks.Callback):
         return self.every != "epoch"
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Keras hook: note where the epoch starts."""
         self._epoch = epoch
         self._epoch_start_step = self._steps
 
     def on_train_batch_end(self, batch, logs=None):
+        """Keras hook: count optimizer steps; record when ``every`` steps have passed."""
         previous = self._steps
         # With steps_per_execution > 1 Keras reports the last step of the execution.
         self._steps = self._epoch_start_step + int(batch) + 1
@@ -765,6 +765,7 @@ class PosteriorTracker(keras.callbacks.Callback):
         self._record(epoch=epoch, loss=self._loss(logs))
 
     def on_epoch_end(self, epoch, logs=None):
+        """Keras hook: record at the end of each epoch when ``every="epoch"``."""
         if self.every == "epoch":
             self._steps = self._optimizer_iterations() - self._iterations_at_start
             self._record(epoch=float(epoch + 1), loss=self._loss(logs))
@@ -813,8 +814,8 @@ def posterior_summary(model, prior_scale: float = 1.0):
         - ``sigma_q05``, ``sigma_q50``, ``sigma_q95``: 5 %, 50 %, 95 % quantiles of σ;
         - ``snr_q05``, ``snr_q50``, ``snr_q95``: the same quantiles of ``|μ| / σ`` (weights
           with μ = σ = 0 left out; ``inf`` for a point-estimate layer);
-        - ``kl``: the KL term the layer adds to the loss, as the tracker computes it (what the layer adds with
-          ``add_loss``, from its current variables);
+        - ``kl``: the KL term the layer adds to its losses with ``add_loss`` (including any
+          ``kl_weight`` or ``1/N`` factor), recomputed from its current variables;
         - ``near_prior``: share of kernel weights whose σ is within 10 % of ``prior_scale``,
           ``|σ - prior_scale| <= 0.1 prior_scale`` (weights the data did not move away from
           the prior).
@@ -876,4 +877,3 @@ def posterior_summary(model, prior_scale: float = 1.0):
         "near_prior",
     ]
     return pd.DataFrame(rows, columns=columns)
-
