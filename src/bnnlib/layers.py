@@ -271,6 +271,7 @@ class _BayesianDense(keras.layers.Layer):
         """
         return self._kl_weight * self.kl_divergence()
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, inputs):
         inputs = tf.convert_to_tensor(inputs, dtype=self.compute_dtype)
         # σ = softplus(ρ) once per call, for both the KL and the outputs: softplus over every
