@@ -348,6 +348,21 @@ def test_layers_of_a_nested_model_are_named_with_its_prefix():
     assert start(PosteriorTracker(), outer).layers == ["inner/hidden", "out"]
 
 
+def test_kl_that_needs_a_posterior_sample_is_recorded_as_nan_with_a_warning():
+    def monte_carlo_kl(posterior, prior, sample):
+        return tf.reduce_sum(posterior.log_prob(sample) - prior.log_prob(sample))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        layer = tfp.layers.DenseReparameterization(
+            2, kernel_divergence_fn=monte_carlo_kl, name="mc"
+        )
+        model = keras.Sequential([keras.Input((3,)), layer])
+    with pytest.warns(RuntimeWarning, match="could not be recomputed without sampling"):
+        history = start(PosteriorTracker(), model)
+    assert np.isnan(history.layer_kl("mc")[0]) and np.isnan(history.kl[0])
+
+
 # -- wrong use -------------------------------------------------------------------------------
 
 

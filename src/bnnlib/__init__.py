@@ -3,7 +3,10 @@
 The library behind the book *Watching Weights Learn*. Each module holds one idea:
 
 * :mod:`bnnlib.data` — small data sets made on the spot (Chapter 1).
+* :mod:`bnnlib.layers` — ``FlipoutDense`` from scratch, and the estimators it is compared with
+  (Chapters 2 and 7).
 * :mod:`bnnlib.tfp_layers` — correctly initialised, correctly scaled TFP ``DenseFlipout``.
+* :mod:`bnnlib.models` — the same MLP from Dense, Flipout or TFP layers, same start (Chapter 4).
 * :mod:`bnnlib.training` — seeds and determinism, and the pieces of the training objective.
 * :mod:`bnnlib.tracking` — record μ and σ of every weight while a model trains (Chapter 4).
 * :mod:`bnnlib.plots` — the book's figures and theme.

@@ -26,6 +26,7 @@ original.
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -151,6 +152,13 @@ class _BayesianDense(keras.layers.Layer):
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
 
     def build(self, input_shape):
+        """Create the variables for inputs of shape ``(batch, in_features)``.
+
+        Raises
+        ------
+        ValueError
+            If the inputs have rank below 2 or an unknown last dimension.
+        """
         input_shape = tf.TensorShape(input_shape)
         if input_shape.rank is not None and input_shape.rank < 2:
             raise ValueError(
@@ -271,8 +279,12 @@ class _BayesianDense(keras.layers.Layer):
         """
         return self._kl_weight * self.kl_divergence()
 
+    # The call has no Python control flow on tensors, so AutoGraph's conversion (which slows
+    # down building models and tracing ``fit``) is skipped. ``training`` is accepted for Keras
+    # and ignored: the layer samples at inference time too.
     @tf.autograph.experimental.do_not_convert
-    def call(self, inputs):
+    def call(self, inputs, training=None):
+        """Draw noise, add ``kl_loss()`` to the losses, return :meth:`forward` of ``inputs``."""
         inputs = tf.convert_to_tensor(inputs, dtype=self.compute_dtype)
         # σ = softplus(ρ) once per call, for both the KL and the outputs: softplus over every
         # weight (and its gradient) is one of the costlier steps of a training step on a CPU.
@@ -308,6 +320,7 @@ class _BayesianDense(keras.layers.Layer):
         return self.bias_loc + self.bias_sigma * bias_eps
 
     def compute_output_shape(self, input_shape):
+        """``(batch, units)`` for inputs of shape ``(batch, in_features)``."""
         return tf.TensorShape(input_shape)[:-1].concatenate([self.units])
 
     def get_config(self):
@@ -352,28 +365,15 @@ _SHARED_PARAMETERS = """
         The seed used is stored in ``layer.seed`` and in the config.
     loc_initializer_stddev : float, default 0.1
         Initial ``loc ~ Normal(0, loc_initializer_stddev)`` (TFP's default), >= 0.
-    rho_initializer_mean, rho_initializer_stddev : float, default -3.0 and 0.1
-        Initial ``rho ~ Normal(mean, stddev)`` for the kernel and a Bayesian bias (TFP's
-        default: σ ≈ 0.049 at the start).
+    rho_initializer_mean : float, default -3.0
+        Mean of the initial ``rho`` of the kernel (and of a Bayesian bias): TFP's default,
+        σ ≈ 0.049 at the start.
+    rho_initializer_stddev : float, default 0.1
+        Standard deviation of the initial ``rho``, >= 0.
     name : str, optional
         Layer name.
     **kwargs
         Other ``tf_keras.layers.Layer`` arguments (``trainable``, ``dtype``).
-
-    Attributes
-    ----------
-    loc, rho : tf.Variable
-        Posterior means and untransformed scales of the kernel, shape ``(in_features, units)``.
-    bias : tf.Variable or None
-        The deterministic bias, shape ``(units,)``; ``None`` when ``bayesian_bias=True``.
-    bias_loc, bias_rho : tf.Variable or None
-        Posterior of a Bayesian bias, shape ``(units,)``; ``None`` otherwise.
-    sigma, bias_sigma : tf.Tensor
-        ``softplus(rho)`` and ``softplus(bias_rho)`` (read-only).
-    kl_weight : float
-        The current factor on the KL term (settable).
-    seed : int
-        The seed in use.
 
     Raises
     ------
@@ -383,6 +383,18 @@ _SHARED_PARAMETERS = """
     ValueError
         If ``units < 1``, ``kl_weight`` is negative or not finite, ``prior_scale <= 0``, or,
         when the layer is built, the inputs have rank below 2 or an unknown last dimension.
+
+    Attributes
+    ----------
+    loc, rho : tf.Variable
+        Posterior means and untransformed scales of the kernel, shape ``(in_features, units)``.
+    bias : tf.Variable or None
+        The deterministic bias, shape ``(units,)``; ``None`` when ``bayesian_bias=True``.
+    bias_loc, bias_rho : tf.Variable or None
+        Posterior of a Bayesian bias, shape ``(units,)``; ``None`` otherwise.
+    seed : int
+        The seed in use.
+
 """
 
 
@@ -610,7 +622,12 @@ class LocalReparameterizationDense(_BayesianDense):
         return self.activation(mean + std * eps)
 
 
-# The three estimators take the same arguments: write them down once.
+# The three estimators take the same arguments: write them down once. tf_keras layers report
+# their signature as (*args, **kwargs); give documentation tools the real one.
+_CONSTRUCTOR = inspect.signature(_BayesianDense.__init__)
 for _layer_class in (FlipoutDense, ReparameterizationDense, LocalReparameterizationDense):
     _layer_class.__doc__ = _layer_class.__doc__.replace("{parameters}", _SHARED_PARAMETERS)
-del _layer_class
+    _layer_class.__signature__ = _CONSTRUCTOR.replace(
+        parameters=list(_CONSTRUCTOR.parameters.values())[1:]  # without self
+    )
+del _layer_class, _CONSTRUCTOR

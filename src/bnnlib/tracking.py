@@ -13,8 +13,9 @@ Recognised layers (by the attributes they carry, not by their class, so that you
 with the same attributes work too):
 
 * bnnlib's Bayesian dense layers (``FlipoutDense``, ``ReparameterizationDense``,
-  ``LocalReparameterizationDense``): variables ``loc`` and ``rho`` and a ``sigma`` property;
-  the bias is ``bias`` (a point estimate) or ``bias_loc`` with a ``bias_sigma`` property.
+  ``LocalReparameterizationDense``): variables ``loc`` and ``rho``, a ``sigma`` property and
+  a ``kl_loss()`` method (the term the layer adds with ``add_loss``); the bias is ``bias`` (a
+  point estimate) or ``bias_loc`` with a ``bias_sigma`` property.
 * TensorFlow Probability's ``DenseFlipout``, ``DenseReparameterization`` and
   ``DenseLocalReparameterization`` (and any TFP variational layer with a ``kernel_posterior``
   whose distribution has ``loc`` and ``scale``): μ and σ are read from the posterior
@@ -59,8 +60,10 @@ def _numpy(value) -> np.ndarray:
 
 
 def _is_bnnlib_layer(layer) -> bool:
-    return all(hasattr(layer, name) for name in ("loc", "rho", "sigma")) and isinstance(
-        getattr(layer, "loc", None), tf.Variable
+    # ``sigma`` is looked up without evaluating it: detection runs at every record.
+    has_sigma = hasattr(type(layer), "sigma") or "sigma" in vars(layer)
+    return has_sigma and all(
+        isinstance(getattr(layer, name, None), tf.Variable) for name in ("loc", "rho")
     )
 
 
@@ -104,9 +107,21 @@ def _kernel_and_bias(layer):
     return _numpy(layer.kernel), None, bias_loc, None
 
 
+def _kernel_shape(layer) -> tuple[int, ...]:
+    """Shape of the layer's kernel, read from the variable without copying its values."""
+    if _is_bnnlib_layer(layer):
+        kernel = layer.loc
+    elif _is_tfp_layer(layer):
+        kernel = _base_distribution(layer.kernel_posterior).loc
+    else:
+        kernel = layer.kernel
+    return tuple(int(n) for n in kernel.shape)
+
+
 def _bnnlib_layer_kl(layer):
-    """The KL term a bnnlib layer adds to its losses (already times ``kl_weight``)."""
-    for name in ("kl_loss", "kl_divergence", "kl"):
+    """The KL term a bnnlib layer adds to its losses: ``kl_loss()`` (KL times ``kl_weight``),
+    or ``kl_divergence()`` for a layer like it that has no weight on its KL."""
+    for name in ("kl_loss", "kl_divergence"):
         method = getattr(layer, name, None)
         if callable(method):
             return method()
@@ -123,12 +138,13 @@ def _tfp_layer_kl(layer):
         prior = getattr(layer, f"{part}_prior", None)
         if divergence_fn is None or posterior is None or prior is None:
             continue
-        # The third argument is a posterior sample, which only Monte-Carlo divergences use.
-        # Passing None keeps the tracker from drawing random numbers (which would change the
-        # training run it watches); a divergence that needs the sample is reported as NaN.
+        # The third argument is a posterior sample, which only Monte-Carlo divergences use
+        # (DenseFlipout and DenseLocalReparameterization themselves pass None). Passing None
+        # keeps the tracker from drawing random numbers, which would change the training run
+        # it watches; a divergence that needs the sample is reported as NaN.
         try:
             total += float(divergence_fn(posterior, prior, None))
-        except Exception:  # noqa: BLE001 (any failure means "cannot recompute it")
+        except Exception:  # any failure means "cannot recompute it without a sample"
             return None
     return total
 
@@ -313,7 +329,11 @@ class PosteriorHistory:
 
     @property
     def epochs(self) -> np.ndarray:
-        """Training progress in epochs at each record (fractional for step records)."""
+        """Training progress in epochs at each record, float.
+
+        Whole numbers for epoch records; fractional for step records (whole epochs done if
+        Keras does not know the number of steps per epoch).
+        """
         return self._per_record("epochs")
 
     @property
@@ -676,21 +696,20 @@ class PosteriorTracker(keras.callbacks.Callback):
         self._all_layers = [layer for _, layer in found]
         if self.layers is not None:
             by_name = dict(found)
-            names = [layer.name for layer in model.layers]
             for name in self.layers:
                 if name not in by_name:
                     raise ValueError(
                         f"layer {name!r} is not a recognised dense layer of this model "
-                        f"(its layers: {names})"
+                        f"(recognised: {list(by_name)})"
                     )
             found = [(name, by_name[name]) for name in self.layers]
         self._tracked = []
         specs = {}
         for position, (name, layer) in enumerate(found):
-            kernel = _kernel_and_bias(layer)[0]
-            index = self._choose_weights(position, kernel.size)
+            shape = _kernel_shape(layer)
+            index = self._choose_weights(position, int(np.prod(shape)))
             self._tracked.append((name, layer, index))
-            specs[name] = (type(layer).__name__, kernel.shape, index)
+            specs[name] = (type(layer).__name__, shape, index)
         self.history = PosteriorHistory(specs, every=self.every)
         self._steps = 0
         self._epoch_start_step = 0

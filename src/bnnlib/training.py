@@ -336,13 +336,6 @@ class KLAnnealing(keras.callbacks.Callback):
     start, end : float, default 0.0 and 1.0
         Factors on the base weight at epoch 0 and from epoch ``epochs`` on; finite, >= 0.
 
-    Attributes
-    ----------
-    layers : list
-        The annealed layers.
-    base_kl_weights : list of float
-        Their ``kl_weight`` when the callback was created.
-
     Raises
     ------
     TypeError
@@ -350,6 +343,13 @@ class KLAnnealing(keras.callbacks.Callback):
     ValueError
         If ``epochs < 1``, ``start`` or ``end`` is negative or not finite, or the model has no
         bnnlib Bayesian layer.
+
+    Attributes
+    ----------
+    layers : list
+        The annealed layers.
+    base_kl_weights : list of float
+        Their ``kl_weight`` when the callback was created.
     """
 
     def __init__(self, layers_or_model, epochs: int, start: float = 0.0, end: float = 1.0):
@@ -377,6 +377,7 @@ class KLAnnealing(keras.callbacks.Callback):
         return self.start + (self.end - self.start) * min(epoch / self.epochs, 1.0)
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Set every layer's ``kl_weight`` to ``base * factor(epoch)``."""
         factor = self.factor(epoch)
         for layer, base in zip(self.layers, self.base_kl_weights, strict=True):
             layer.kl_weight = base * factor
