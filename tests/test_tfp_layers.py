@@ -49,6 +49,15 @@ def test_factory_layers_of_equal_shape_start_different():
     assert not np.allclose(scale_a, scale_b)
 
 
+def test_factory_layers_of_equal_width_start_with_different_biases():
+    bnnlib.set_seed(0)
+    first, second = tfp_dense_flipout(4, num_examples=10), tfp_dense_flipout(4, num_examples=10)
+    build([first, second])
+    bias_a = first.bias_posterior.distribution.loc.numpy()
+    bias_b = second.bias_posterior.distribution.loc.numpy()
+    assert not np.allclose(bias_a, bias_b)
+
+
 def test_factory_keeps_tfps_initial_distribution():
     layer = tfp_dense_flipout(200, num_examples=1, seed=1)
     build([layer], input_dim=100)

@@ -92,9 +92,7 @@ def test_gaussian_nll_rejects_mismatched_shapes():
 def test_gaussian_nll_loss_averages_the_same_nll_over_the_batch():
     y, mean = targets_and_predictions()
     loss = GaussianNLL(0.3)
-    np.testing.assert_allclose(
-        loss(y, mean).numpy(), gaussian_nll(y, mean, 0.3).numpy(), rtol=1e-6
-    )
+    np.testing.assert_allclose(loss(y, mean).numpy(), gaussian_nll(y, mean, 0.3).numpy(), rtol=1e-6)
 
 
 def test_gaussian_nll_loss_round_trips_through_keras_serialization():
@@ -135,9 +133,7 @@ def small_flipout_model(kl_weights=(0.5, 0.1), **kwargs):
 
 def test_model_kl_sums_the_weighted_kl_of_every_bayesian_layer():
     model = small_flipout_model()
-    expected = sum(
-        layer.kl_weight * layer.kl_divergence().numpy() for layer in model.layers
-    )
+    expected = sum(layer.kl_weight * layer.kl_divergence().numpy() for layer in model.layers)
     np.testing.assert_allclose(model_kl(model).numpy(), expected, rtol=1e-6)
 
 
@@ -170,11 +166,12 @@ def test_kl_annealing_ramps_each_layers_kl_weight_linearly_per_epoch():
     model = small_flipout_model(kl_weights=(0.5, 0.1))
     model.compile(keras.optimizers.SGD(0.0), GaussianNLL(1.0))
     seen = []
-    record = keras.callbacks.LambdaCallback(
-        on_train_batch_begin=lambda batch, logs: seen.append([lay.kl_weight for lay in model.layers])
-        if batch == 0
-        else None
-    )
+
+    def record_at_epoch_start(batch, logs):
+        if batch == 0:
+            seen.append([layer.kl_weight for layer in model.layers])
+
+    record = keras.callbacks.LambdaCallback(on_train_batch_begin=record_at_epoch_start)
     x, y = np.zeros((4, 2), np.float32), np.zeros((4, 1), np.float32)
     annealing = KLAnnealing(model, epochs=4, start=0.0, end=1.0)
     model.fit(x, y, epochs=6, batch_size=4, verbose=0, callbacks=[annealing, record])

@@ -12,6 +12,7 @@ import seaborn as sns
 __all__ = [
     "COLORS",
     "set_theme",
+    "plot_stochastic_passes",
     "plot_weight_trajectories",
     "plot_sigma_distribution",
     "plot_snr_histograms",

@@ -68,9 +68,10 @@ def tfp_dense_flipout(
 
     The posterior, prior and initial distributions are TFP's defaults
     (``loc ~ Normal(0, 0.1)``, ``ρ ~ Normal(-3, 0.1)``, σ = softplus(ρ), prior Normal(0, 1),
-    deterministic bias); only two things change: each call creates freshly seeded initialisers,
-    so no two layers start the same, and the kernel KL added to ``layer.losses`` is
-    ``kl_weight * KL(q || p) / num_examples``, the per-example share of the ELBO's KL term.
+    deterministic bias); only two things change. Each call creates freshly seeded initialisers
+    (for the kernel's ``loc`` and ``ρ`` and for the bias), so no two layers start the same. And
+    the kernel KL added to ``layer.losses`` is ``kl_weight * KL(q || p) / num_examples``, the
+    per-example share of the ELBO's KL term.
 
     Parameters
     ----------
@@ -122,6 +123,15 @@ def tfp_dense_flipout(
             mean=TFP_RHO_MEAN, stddev=TFP_RHO_STDDEV, seed=_fresh_seed(rng)
         ),
     )
+    if "bias_posterior_fn" not in kwargs:
+        # TFP's default bias is a point estimate whose initialiser is shared and unseeded too:
+        # keep the point estimate, give it its own seed.
+        kwargs["bias_posterior_fn"] = tfp.layers.default_mean_field_normal_fn(
+            is_singular=True,
+            loc_initializer=keras.initializers.RandomNormal(
+                mean=0.0, stddev=TFP_LOC_STDDEV, seed=_fresh_seed(rng)
+            ),
+        )
     return tfp.layers.DenseFlipout(
         units,
         activation=activation,
