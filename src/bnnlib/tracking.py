@@ -37,6 +37,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from bnnlib._checks import check_float, check_int
+from bnnlib.training import _tfp_divergence
 
 __all__ = ["PosteriorHistory", "PosteriorTracker", "posterior_summary"]
 
@@ -130,23 +131,14 @@ def _bnnlib_layer_kl(layer):
 
 def _tfp_layer_kl(layer):
     """The divergence terms a TFP variational layer adds in ``call``, recomputed from its
-    current variables (kernel, and bias when it has a prior)."""
-    total = 0.0
-    for part in ("kernel", "bias"):
-        divergence_fn = getattr(layer, f"{part}_divergence_fn", None)
-        posterior = getattr(layer, f"{part}_posterior", None)
-        prior = getattr(layer, f"{part}_prior", None)
-        if divergence_fn is None or posterior is None or prior is None:
-            continue
-        # The third argument is a posterior sample, which only Monte-Carlo divergences use
-        # (DenseFlipout and DenseLocalReparameterization themselves pass None). Passing None
-        # keeps the tracker from drawing random numbers, which would change the training run
-        # it watches; a divergence that needs the sample is reported as NaN.
-        try:
-            total += float(divergence_fn(posterior, prior, None))
-        except Exception:  # any failure means "cannot recompute it without a sample"
-            return None
-    return total
+    current variables (kernel, and bias when it has a prior); None if that is impossible."""
+    # The divergence functions get None as their posterior sample, as DenseFlipout itself
+    # passes: drawing one would change the random stream of the training run being watched.
+    # A Monte-Carlo divergence that needs the sample fails, and is reported as NaN.
+    try:
+        return float(_tfp_divergence(layer))
+    except Exception:  # any failure means "cannot recompute it without a sample"
+        return None
 
 
 def _layer_kl(layer) -> float:
