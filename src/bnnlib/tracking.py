@@ -167,6 +167,33 @@ def _layer_kl(layer) -> float:
     return float("nan") if value is None else float(value)
 
 
+def _compiled_layer_kl(layer):
+    """A function of no arguments returning ``_layer_kl(layer)``, compiled once.
+
+    Recomputing a TFP layer's KL eagerly builds its distributions anew at every record, which
+    costs more than a small model's training epoch; a compiled function reads the variables in
+    one graph call.
+    """
+    if _is_bnnlib_layer(layer):
+        compiled = tf.function(lambda: _bnnlib_layer_kl(layer))
+    elif _is_tfp_layer(layer):
+        compiled = tf.function(lambda: _tfp_divergence(layer))
+    else:
+        return lambda: 0.0
+    failed = False
+
+    def layer_kl() -> float:
+        nonlocal failed
+        if not failed:
+            try:
+                return float(compiled())
+            except Exception:  # e.g. a divergence that needs a posterior sample
+                failed = True
+        return float("nan")
+
+    return layer_kl
+
+
 def _tracked_layers(model) -> list[tuple[str, keras.layers.Layer]]:
     """Every recognised layer of ``model`` (nested models included), in model order.
 
@@ -597,9 +624,10 @@ class PosteriorTracker(keras.callbacks.Callback):
     optimizer steps (so ``1 + total_steps // every`` records). Each ``fit`` call starts a new
     history, as Keras's own ``History`` does. Chapter 4 uses it.
 
-    Reading is cheap: one conversion to NumPy per variable per record, then the tracked subset
-    is picked in NumPy, so recording once per epoch costs a few percent of training time at
-    most (``benchmarks/bench_tracking.py`` measures it).
+    A record costs one conversion to NumPy per variable and one compiled KL computation per
+    layer, about a millisecond for a small network: a few percent of an epoch of many steps
+    (``benchmarks/bench_tracking.py`` measures it), but comparable to a full-batch epoch of a
+    tiny model, where ``every=10`` or so keeps it cheap.
 
     Parameters
     ----------
@@ -664,6 +692,7 @@ class PosteriorTracker(keras.callbacks.Callback):
         self._supports_tf_logs = True
         self._tracked: list[tuple[str, keras.layers.Layer, np.ndarray]] = []
         self._all_layers: list[keras.layers.Layer] = []
+        self._kl_functions: dict = {}
         self._warned_nan_kl = False
 
     # -- set-up --------------------------------------------------------------------------
@@ -686,6 +715,7 @@ class PosteriorTracker(keras.callbacks.Callback):
             )
         found = _tracked_layers(model)
         self._all_layers = [layer for _, layer in found]
+        self._kl_functions = {id(layer): _compiled_layer_kl(layer) for layer in self._all_layers}
         if self.layers is not None:
             by_name = dict(found)
             for name in self.layers:
@@ -730,11 +760,11 @@ class PosteriorTracker(keras.callbacks.Callback):
                 bias_loc = np.zeros(0, dtype=loc.dtype)
             bias_loc = bias_loc.reshape(-1)
             bias_sigma = np.zeros_like(bias_loc) if bias_sigma is None else bias_sigma.reshape(-1)
-            kl_of[id(layer)] = _layer_kl(layer)
+            kl_of[id(layer)] = self._kl_functions[id(layer)]()
             layers[name] = (loc, sigma, bias_loc, bias_sigma, kl_of[id(layer)])
         total_kl = 0.0
         for layer in self._all_layers:
-            value = kl_of[id(layer)] if id(layer) in kl_of else _layer_kl(layer)
+            value = kl_of[id(layer)] if id(layer) in kl_of else self._kl_functions[id(layer)]()
             total_kl += value
         if np.isnan(total_kl) and not self._warned_nan_kl:
             self._warned_nan_kl = True
