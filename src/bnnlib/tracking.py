@@ -167,17 +167,19 @@ def _layer_kl(layer) -> float:
     return float("nan") if value is None else float(value)
 
 
-def _compiled_layer_kl(layer):
-    """A function of no arguments returning ``_layer_kl(layer)``, compiled once.
+def _layer_kl_function(layer, compiled: bool):
+    """A function of no arguments returning ``_layer_kl(layer)``, compiled once if asked.
 
-    Recomputing a TFP layer's KL eagerly builds its distributions anew at every record, which
-    costs more than a small model's training epoch; a compiled function reads the variables in
-    one graph call.
+    Recomputing a TFP layer's KL eagerly builds its distributions anew each time (about 2 ms a
+    layer); a compiled function reads the variables in one graph call, but tracing it costs
+    about as much as twenty eager calls. So it pays only when there are many records.
     """
+    if not compiled:
+        return lambda: _layer_kl(layer)
     if _is_bnnlib_layer(layer):
-        compiled = tf.function(lambda: _bnnlib_layer_kl(layer))
+        graph = tf.function(lambda: _bnnlib_layer_kl(layer))
     elif _is_tfp_layer(layer):
-        compiled = tf.function(lambda: _tfp_divergence(layer))
+        graph = tf.function(lambda: _tfp_divergence(layer))
     else:
         return lambda: 0.0
     failed = False
@@ -186,12 +188,16 @@ def _compiled_layer_kl(layer):
         nonlocal failed
         if not failed:
             try:
-                return float(compiled())
+                return float(graph())
             except Exception:  # e.g. a divergence that needs a posterior sample
                 failed = True
         return float("nan")
 
     return layer_kl
+
+
+# Tracing a compiled KL costs about as much as twenty eager evaluations.
+_RECORDS_WORTH_COMPILING = 20
 
 
 def _tracked_layers(model) -> list[tuple[str, keras.layers.Layer]]:
@@ -715,7 +721,10 @@ class PosteriorTracker(keras.callbacks.Callback):
             )
         found = _tracked_layers(model)
         self._all_layers = [layer for _, layer in found]
-        self._kl_functions = {id(layer): _compiled_layer_kl(layer) for layer in self._all_layers}
+        compiled = self._expected_records() >= _RECORDS_WORTH_COMPILING
+        self._kl_functions = {
+            id(layer): _layer_kl_function(layer, compiled) for layer in self._all_layers
+        }
         if self.layers is not None:
             by_name = dict(found)
             for name in self.layers:
@@ -737,6 +746,15 @@ class PosteriorTracker(keras.callbacks.Callback):
         self._epoch_start_step = 0
         self._iterations_at_start = self._optimizer_iterations()
         self._record(epoch=0.0, loss=float("nan"))
+
+    def _expected_records(self) -> int:
+        """How many records this ``fit`` will take, from the parameters Keras passes."""
+        params = self.params or {}
+        epochs = params.get("epochs") or 1
+        if self.every == "epoch":
+            return 1 + epochs
+        steps = params.get("steps") or 1
+        return 1 + (epochs * steps) // self.every
 
     def _optimizer_iterations(self) -> int:
         # Recording per epoch asks for no batch hooks, so the steps come from the optimizer.
