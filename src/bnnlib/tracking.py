@@ -749,7 +749,7 @@ class PosteriorTracker(keras.callbacks.Callback):
 
     def _expected_records(self) -> int:
         """How many records this ``fit`` will take, from the parameters Keras passes."""
-        params = self.params or {}
+        params = getattr(self, "params", None) or {}  # unset when used outside fit
         epochs = params.get("epochs") or 1
         if self.every == "epoch":
             return 1 + epochs
