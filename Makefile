@@ -36,7 +36,7 @@ book: $(STAMP)
 
 ## test: lint, unit tests, notebooks (nbval, strict), and a warnings-as-errors site build
 test: lint
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests --ignore=tests/site
 	$(BIN)/pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		-p no:cacheprovider $(NOTEBOOKS)
 	# nbval has just executed every notebook and matched its committed outputs, so the site
