@@ -5,8 +5,13 @@ of 256 random examples; Adam; cross-entropy plus the layers' KL terms. Every var
 same compiled step (``tf.function`` around forward pass, loss, gradients and update), on the
 CPU. After a warm-up the variants are timed in turns (A, B, C, A, B, C, ...) so that a load
 change on a shared machine hits them alike; the table reports each variant's median time per
-step over the repeats, and the ratios the book's appendix "The cost of Flipout" discusses
+step over the repeats, and the ratios Chapter 2 discusses
 (ratio of the medians, and the median of the ratios within each round).
+
+A fourth variant, "Two-kernel floor", shows what no Flipout layer can avoid: it does Flipout's
+matrix products (two forward, four backward) and has its number of trainable weights (so Adam
+updates as many), with fixed signs and no noise, softplus or KL. Its time over Dense's is the
+floor for the FlipoutDense / Dense ratio in this benchmark.
 
 Run:  TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/bench_layers.py [--repeats 7]
       [--steps 10] [--threads N] [--json PATH]
@@ -32,13 +37,38 @@ from bnnlib.tfp_layers import tfp_dense_flipout  # noqa: E402
 
 INPUTS, HIDDEN, DEPTH, CLASSES, BATCH = 256, 512, 3, 10, 256
 NUM_EXAMPLES = 50_000  # only scales the KL; any N gives the same cost
-VARIANTS = ("Dense", "FlipoutDense", "TFP DenseFlipout")
+VARIANTS = ("Dense", "FlipoutDense", "TFP DenseFlipout", "Two-kernel floor")
+
+
+class TwoKernelDense(keras.layers.Layer):
+    """``x A + ((x ∘ s_in) B) ∘ s_out + b`` with fixed signs: Flipout's arithmetic, no noise."""
+
+    def __init__(self, units, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        fan_in = int(input_shape[-1])
+        init = keras.initializers.GlorotUniform(seed=0)
+        self.mean_kernel = self.add_weight("mean_kernel", (fan_in, self.units), initializer=init)
+        self.noise_kernel = self.add_weight("noise_kernel", (fan_in, self.units), initializer=init)
+        self.bias = self.add_weight("bias", (self.units,), initializer="zeros")
+        signs = np.random.default_rng(0).choice([-1.0, 1.0], size=(BATCH, fan_in + self.units))
+        self.sign_in = tf.constant(signs[:, :fan_in], tf.float32)
+        self.sign_out = tf.constant(signs[:, fan_in:], tf.float32)
+
+    def call(self, inputs):
+        perturbation = tf.matmul(inputs * self.sign_in, self.noise_kernel) * self.sign_out
+        return self.activation(tf.matmul(inputs, self.mean_kernel) + perturbation + self.bias)
 
 
 def make_layer(variant: str, units: int, activation: str, seed: int):
     """One layer of the benchmark network, of the given variant."""
     if variant == "Dense":
         return keras.layers.Dense(units, activation=activation)
+    if variant == "Two-kernel floor":
+        return TwoKernelDense(units, activation=activation)
     if variant == "FlipoutDense":
         return FlipoutDense(units, activation=activation, kl_weight=1 / NUM_EXAMPLES, seed=seed)
     return tfp_dense_flipout(units, NUM_EXAMPLES, activation=activation, seed=seed)
@@ -116,7 +146,7 @@ def main(argv=None) -> dict:
     median_ms = {variant: 1000 * float(np.median(times)) for variant, times in samples.items()}
     flipout = np.array(samples["FlipoutDense"])
     ratios, paired_ratios = {}, {}
-    for baseline in ("Dense", "TFP DenseFlipout"):
+    for baseline in ("Dense", "TFP DenseFlipout", "Two-kernel floor"):
         name = f"FlipoutDense / {baseline}"
         ratios[name] = median_ms["FlipoutDense"] / median_ms[baseline]
         # Variants timed in the same round saw about the same machine load: their ratio,
