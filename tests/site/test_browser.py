@@ -14,7 +14,14 @@ import pytest
 from tests.site.test_site import SITE
 from tests.toc_notebooks import ROOT, toc_files
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = next(
+    (
+        path
+        for name in ("chromium", "chromium-browser", "google-chrome")
+        if (path := shutil.which(name))
+    ),
+    None,
+)
 # Flags for a sandboxed, offline machine: no GPU, no background network traffic.
 FLAGS = [
     "--headless",
