@@ -1,4 +1,4 @@
-"""Argument checks shared by bnnlib's public functions.
+"""Argument checks, and the seed drawing, shared by bnnlib's modules.
 
 Every public function validates its inputs with these helpers, so that a wrong argument fails
 at once with a message that names the argument, what it got, and what it expects.
@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import math
 import numbers
+
+import numpy as np
+
+#: Largest seed bnnlib draws or accepts (``tf_keras`` initialisers take 31-bit integers).
+MAX_SEED = 2**31 - 1
 
 
 def check_int(name: str, value, *, minimum: int | None = None, allow_none: bool = False):
@@ -49,3 +54,14 @@ def check_choice(name: str, value, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
+
+
+def draw_seed(rng: np.random.Generator | None = None) -> int:
+    """A new 31-bit seed: from ``rng`` if given, else from NumPy's global generator.
+
+    Drawing from NumPy's global generator, which :func:`bnnlib.set_seed` seeds, makes layers
+    built after ``set_seed(s)`` reproducible and still different from one another.
+    """
+    if rng is None:
+        return int(np.random.randint(0, MAX_SEED))  # noqa: NPY002 (the global one, on purpose)
+    return int(rng.integers(0, MAX_SEED))

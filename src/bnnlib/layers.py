@@ -33,20 +33,13 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from bnnlib._checks import check_float, check_int
+from bnnlib._checks import MAX_SEED, check_float, check_int, draw_seed
 
 __all__ = ["FlipoutDense", "LocalReparameterizationDense", "ReparameterizationDense"]
 
-#: Largest seed accepted (seeds feed ``tf_keras`` initialisers, which take 31-bit integers).
-MAX_SEED = 2**31 - 1
 
 # Each kind of noise gets its own random stream, keyed from the layer's seed.
 _NOISE_STREAMS = ("eps", "sign_in", "sign_out", "bias_eps")
-
-
-def _draw_seed() -> int:
-    """A 31-bit seed from NumPy's global generator, which :func:`bnnlib.set_seed` seeds."""
-    return int(np.random.randint(0, MAX_SEED))  # noqa: NPY002 (the global one, on purpose)
 
 
 _SIGN_BIT = -(2**31)  # 0x80000000 as an int32: the sign bit of a float32
@@ -136,7 +129,7 @@ class _BayesianDense(keras.layers.Layer):
         seed = check_int("seed", seed, minimum=0, allow_none=True)
         if seed is not None and seed > MAX_SEED:
             raise ValueError(f"seed must be <= 2**31 - 1, got {seed}")
-        self.seed = _draw_seed() if seed is None else seed
+        self.seed = draw_seed() if seed is None else seed
         self.loc_initializer_stddev = check_float(
             "loc_initializer_stddev", loc_initializer_stddev, minimum=0.0
         )

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow_probability as tfp
 import tf_keras as keras
 
-from bnnlib._checks import check_float, check_int
+from bnnlib._checks import check_float, check_int, draw_seed
 
 __all__ = ["tfp_dense_flipout", "TFP_LOC_STDDEV", "TFP_RHO_MEAN", "TFP_RHO_STDDEV"]
 
@@ -42,17 +42,6 @@ def _scaled_kl(num_examples: int, kl_weight: float):
         return tfd.kl_divergence(posterior, prior) * factor
 
     return scaled_kl_divergence
-
-
-def _fresh_seed(rng: np.random.Generator | None) -> int:
-    """A new 31-bit seed: from ``rng`` if given, else from NumPy's global generator.
-
-    Drawing from NumPy's global generator makes layers built after ``bnnlib.set_seed(s)``
-    reproducible and still different from one another.
-    """
-    if rng is None:
-        return int(np.random.randint(0, 2**31 - 1))  # noqa: NPY002 (the global one, on purpose)
-    return int(rng.integers(0, 2**31 - 1))
 
 
 def tfp_dense_flipout(
@@ -117,10 +106,10 @@ def tfp_dense_flipout(
     rng = None if seed is None else np.random.default_rng(seed)
     posterior_fn = tfp.layers.default_mean_field_normal_fn(
         loc_initializer=keras.initializers.RandomNormal(
-            mean=0.0, stddev=TFP_LOC_STDDEV, seed=_fresh_seed(rng)
+            mean=0.0, stddev=TFP_LOC_STDDEV, seed=draw_seed(rng)
         ),
         untransformed_scale_initializer=keras.initializers.RandomNormal(
-            mean=TFP_RHO_MEAN, stddev=TFP_RHO_STDDEV, seed=_fresh_seed(rng)
+            mean=TFP_RHO_MEAN, stddev=TFP_RHO_STDDEV, seed=draw_seed(rng)
         ),
     )
     if "bias_posterior_fn" not in kwargs:
@@ -129,7 +118,7 @@ def tfp_dense_flipout(
         kwargs["bias_posterior_fn"] = tfp.layers.default_mean_field_normal_fn(
             is_singular=True,
             loc_initializer=keras.initializers.RandomNormal(
-                mean=0.0, stddev=TFP_LOC_STDDEV, seed=_fresh_seed(rng)
+                mean=0.0, stddev=TFP_LOC_STDDEV, seed=draw_seed(rng)
             ),
         )
     return tfp.layers.DenseFlipout(
@@ -137,7 +126,7 @@ def tfp_dense_flipout(
         activation=activation,
         kernel_posterior_fn=posterior_fn,
         kernel_divergence_fn=_scaled_kl(num_examples, kl_weight),
-        seed=_fresh_seed(rng),
+        seed=draw_seed(rng),
         name=name,
         **kwargs,
     )
