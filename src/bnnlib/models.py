@@ -14,8 +14,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras as keras
 
-from bnnlib._checks import check_choice, check_float, check_int
-from bnnlib.layers import MAX_SEED, FlipoutDense
+from bnnlib._checks import MAX_SEED, check_choice, check_float, check_int, draw_seed
+from bnnlib.layers import FlipoutDense
 from bnnlib.tfp_layers import tfp_dense_flipout
 
 __all__ = ["KINDS", "build_mlp"]
@@ -181,7 +181,7 @@ def build_mlp(
     activations = [activation] * len(hidden_units) + [output_activation]
     names = [f"hidden_{i}" for i in range(1, len(hidden_units) + 1)] + ["output"]
     if seed is None:
-        seed = int(np.random.randint(0, MAX_SEED))  # noqa: NPY002 (the global one, on purpose)
+        seed = draw_seed()
     layer_seeds = [int(s) for s in np.random.default_rng(seed).integers(0, MAX_SEED, len(widths))]
     per_example = kl_weight / (num_examples or 1)
 
