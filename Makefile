@@ -14,7 +14,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup book test lint format lab serve bench clean
+.PHONY: setup book test execute lint format lab serve bench clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,12 @@ test: lint
 	$(BIN)/jupyter-book build . --config _config.test.yml --warningiserror --keep-going
 	rm -f _config.test.yml
 	$(BIN)/pytest tests/site
+
+## execute: run chapters in place in a fresh kernel (NB=book/04_....ipynb for one; default all)
+execute: $(STAMP)
+	cd book && $(abspath $(BIN))/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.timeout=600 $(notdir $(or $(NB),$(NOTEBOOKS)))
+	$(BIN)/python tests/strip_notebooks.py $(or $(NB),$(NOTEBOOKS))
 
 ## lint: ruff (code and notebooks) and actionlint (workflows)
 lint: $(STAMP)
