@@ -12,6 +12,7 @@ The library behind the book *Watching Weights Learn*. Each module holds one idea
 * :mod:`bnnlib.plots` — the book's figures and theme.
 """
 
+#: The library's version (PEP 440); ``pip`` reads it from here.
 __version__ = "0.1.0"
 
 from bnnlib.training import set_seed  # noqa: E402  (the version must be readable without TF)

@@ -1,0 +1,155 @@
+"""What a reader's browser sees on one page, and what is wrong with it.
+
+`inspect_page` loads a page once and measures everything the checks need; the `*_problems`
+functions turn one measurement into a list of readable problems (empty when the page is fine).
+tests/site/test_browser.py runs them over every page of the book; test_browser_checks.py runs
+them over small pages made to break each rule, so each check is seen to fail.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+# Measured in the page once its scripts ran and MathJax finished typesetting.
+MEASURE_JS = r"""
+async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await MathJax.startup.promise;
+  }
+  const article = document.querySelector("article.bd-article") || document.body;
+  const unrendered = [...article.querySelectorAll(".math")]
+    .filter((m) => !m.querySelector("mjx-container"))
+    .map((m) => m.textContent.trim().slice(0, 80));
+  // TeX delimiters left in the prose: outside code, outside MathJax's own output.
+  const skip = "pre, code, script, style, .highlight, mjx-container";
+  const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT, {
+    acceptNode: (node) =>
+      node.parentElement.closest(skip) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT,
+  });
+  const rawTex = [];
+  while (walker.nextNode()) {
+    const text = walker.currentNode.textContent;
+    if (/\\\(|\\\[|\$\$|\\begin\{|\\frac\{/.test(text)) {
+      rawTex.push(text.trim().slice(0, 80));
+    }
+  }
+  const decoded = (img) =>
+    Promise.race([img.decode().catch(() => null), new Promise((r) => setTimeout(r, 3000))]);
+  await Promise.all([...document.images].map(decoded));
+  const images = [...document.images].map((img) => ({
+    src: (img.getAttribute("src") || "").slice(0, 80),
+    alt: img.getAttribute("alt"),
+    loaded: img.complete && img.naturalWidth > 0,
+    decorative:
+      img.getAttribute("aria-hidden") === "true" || img.getAttribute("role") === "presentation",
+  }));
+  return {
+    scrollWidth: document.documentElement.scrollWidth,
+    clientWidth: document.documentElement.clientWidth,
+    unrendered: unrendered.concat(rawTex),
+    images,
+  };
+}
+"""
+
+IMAGE_FILE = re.compile(r"\.(png|jpe?g|gif|svg|webp)\b|/|_images|^data:", re.IGNORECASE)
+
+
+@dataclass
+class PageReport:
+    """Everything measured on one page at one width."""
+
+    url: str
+    width: int
+    errors: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    scroll_width: int = 0
+    client_width: int = 0
+    unrendered: list[str] = field(default_factory=list)
+    images: list[dict] = field(default_factory=list)
+    drawers: dict[str, str] = field(default_factory=dict)
+
+
+def listen(page, report_of):
+    """Record console errors and uncaught exceptions into the report `report_of()` returns."""
+
+    def on_console(message):
+        if message.type == "error":
+            report_of().errors.append(f"console error: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: report_of().errors.append(f"uncaught: {error}"))
+
+
+def inspect_page(page, report: PageReport, screenshot=None) -> PageReport:
+    """Load `report.url` in `page` (already listening) and measure it into `report`."""
+    page.goto(report.url, wait_until="load")
+    measured = page.evaluate(MEASURE_JS)
+    report.scroll_width = measured["scrollWidth"]
+    report.client_width = measured["clientWidth"]
+    report.unrendered = measured["unrendered"]
+    report.images = measured["images"]
+    if screenshot is not None:
+        page.screenshot(path=str(screenshot), full_page=True)
+    return report
+
+
+def open_drawer(page, toggle: str, dialog: str) -> str:
+    """Click the visible `toggle` button; return "" if `dialog` opened on screen, else why not."""
+    buttons = page.locator(f"{toggle}:visible")
+    if buttons.count() == 0:
+        return "no visible button"
+    buttons.first.click()
+    try:
+        page.wait_for_function(
+            f"document.querySelector('{dialog}') && document.querySelector('{dialog}').open",
+            timeout=3000,
+        )
+    except Exception:
+        return "the button did nothing: the drawer did not open"
+    page.wait_for_timeout(300)  # the slide-in transition
+    box = page.locator(dialog).bounding_box()
+    links = page.locator(f"{dialog} a:visible").count()
+    page.keyboard.press("Escape")
+    if box is None or box["width"] < 150 or box["x"] < -1:
+        return f"the drawer opened off screen or too narrow: {box}"
+    if links == 0:
+        return "the drawer opened but shows no links"
+    return ""
+
+
+def console_problems(report: PageReport) -> list[str]:
+    return report.errors + [f"requested from the network: {url}" for url in report.refused]
+
+
+def scroll_problems(report: PageReport) -> list[str]:
+    if report.scroll_width > report.client_width + 1:
+        return [
+            f"the page scrolls sideways: {report.scroll_width} px of content "
+            f"in a {report.client_width} px window"
+        ]
+    return []
+
+
+def math_problems(report: PageReport) -> list[str]:
+    return [f"raw TeX in the article: {text!r}" for text in report.unrendered]
+
+
+def alt_text_problem(alt) -> str:
+    """Why `alt` does not describe an image to someone who cannot see it ("" if it does)."""
+    if alt is None or not alt.strip():
+        return "no alt text"
+    if IMAGE_FILE.search(alt):
+        return f"alt text is a file name, not a description: {alt[:60]!r}"
+    if len(alt.split()) < 3:
+        return f"alt text too short to describe a figure: {alt!r}"
+    return ""
+
+
+def image_problems(report: PageReport) -> list[str]:
+    problems = []
+    for image in report.images:
+        if not image["loaded"]:
+            problems.append(f"image did not load: {image['src']}")
+        if not image["decorative"] and (why := alt_text_problem(image["alt"])):
+            problems.append(f"{image['src']}: {why}")
+    return problems
