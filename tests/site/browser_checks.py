@@ -20,7 +20,7 @@ async () => {
     .filter((m) => !m.querySelector("mjx-container"))
     .map((m) => m.textContent.trim().slice(0, 80));
   // TeX delimiters left in the prose: outside code, outside MathJax's own output.
-  const skip = "pre, code, script, style, .highlight, mjx-container";
+  const skip = "pre, code, script, style, .highlight, mjx-container, .math";
   const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT, {
     acceptNode: (node) =>
       node.parentElement.closest(skip) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT,
@@ -42,7 +42,12 @@ async () => {
     decorative:
       img.getAttribute("aria-hidden") === "true" || img.getAttribute("role") === "presentation",
   }));
+  // Bookkeeping a reader should not see: glue calls and nbval markers in shown code.
+  const bookkeeping = [...article.querySelectorAll(".cell_input pre")]
+    .filter((pre) => pre.checkVisibility() && /\bglue\(|NBVAL_/.test(pre.textContent))
+    .map((pre) => pre.textContent.trim().split("\n")[0].slice(0, 60));
   return {
+    bookkeeping,
     scrollWidth: document.documentElement.scrollWidth,
     clientWidth: document.documentElement.clientWidth,
     unrendered: unrendered.concat(rawTex),
@@ -52,6 +57,10 @@ async () => {
 """
 
 IMAGE_FILE = re.compile(r"\.(png|jpe?g|gif|svg|webp)\b|/|_images|^data:", re.IGNORECASE)
+# Alt text that names the kind of thing and nothing else ("Figure 3", "plot", "image 2").
+GENERIC_ALT = re.compile(
+    r"^(figure|fig\.?|image|img|picture|plot|chart|graph|output)[\s\d.:-]*$", re.I
+)
 
 
 @dataclass
@@ -67,6 +76,7 @@ class PageReport:
     unrendered: list[str] = field(default_factory=list)
     images: list[dict] = field(default_factory=list)
     drawers: dict[str, str] = field(default_factory=dict)
+    bookkeeping: list[str] = field(default_factory=list)
 
 
 def listen(page, report_of):
@@ -88,6 +98,7 @@ def inspect_page(page, report: PageReport, screenshot=None) -> PageReport:
     report.client_width = measured["clientWidth"]
     report.unrendered = measured["unrendered"]
     report.images = measured["images"]
+    report.bookkeeping = measured["bookkeeping"]
     if screenshot is not None:
         page.screenshot(path=str(screenshot), full_page=True)
     return report
@@ -134,14 +145,18 @@ def math_problems(report: PageReport) -> list[str]:
     return [f"raw TeX in the article: {text!r}" for text in report.unrendered]
 
 
+def bookkeeping_problems(report: PageReport) -> list[str]:
+    return [f"bookkeeping shown as code: {first_line!r}" for first_line in report.bookkeeping]
+
+
 def alt_text_problem(alt) -> str:
     """Why `alt` does not describe an image to someone who cannot see it ("" if it does)."""
     if alt is None or not alt.strip():
         return "no alt text"
     if IMAGE_FILE.search(alt):
         return f"alt text is a file name, not a description: {alt[:60]!r}"
-    if len(alt.split()) < 3:
-        return f"alt text too short to describe a figure: {alt!r}"
+    if GENERIC_ALT.match(alt.strip()) or len(alt.split()) < 2:
+        return f"alt text does not describe the image: {alt!r}"
     return ""
 
 
