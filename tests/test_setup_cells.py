@@ -43,3 +43,12 @@ def test_sync_replaces_an_old_block_and_keeps_the_rest_of_the_cell():
     assert synced == "\n".join(new_block) + "\n\nimport os\n\nimport bnnlib"
     assert synced_source(synced, new_block) == synced  # a second run changes nothing
     assert synced_source("import os", new_block).startswith(FIRST_LINE)
+
+
+def test_deploy_check_refuses_the_placeholder_and_a_foreign_repository():
+    from tests.check_repository_url import PLACEHOLDER, problems
+
+    assert problems(PLACEHOLDER, None)
+    assert problems("https://github.com/me/book", "someone-else/book")
+    assert problems("https://github.com/me/book", "me/book") == []
+    assert problems("https://github.com/me/book", None) == []
