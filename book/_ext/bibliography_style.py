@@ -12,7 +12,7 @@ from pybtex.style.labels import BaseLabelStyle
 
 
 class AuthorYearLabels(BaseLabelStyle):
-    """"Graves, 2011", "Kingma and Welling, 2014", "Wen et al., 2018"."""
+    """Labels such as "Graves, 2011", "Kingma and Welling, 2014", "Wen et al., 2018"."""
 
     def format_labels(self, sorted_entries):
         for entry in sorted_entries:
