@@ -46,7 +46,14 @@ async () => {
   const bookkeeping = [...article.querySelectorAll(".cell_input pre")]
     .filter((pre) => pre.checkVisibility() && /\bglue\(|NBVAL_/.test(pre.textContent))
     .map((pre) => pre.textContent.trim().split("\n")[0].slice(0, 60));
+  // Notebook figures: drawn size against the pixels the image carries.
+  const figures = [...article.querySelectorAll(".cell_output img")].map((img) => ({
+    src: (img.getAttribute("src") || "").slice(0, 60),
+    shown: [img.getBoundingClientRect().width, img.getBoundingClientRect().height],
+    pixels: [img.naturalWidth, img.naturalHeight],
+  }));
   return {
+    figures,
     bookkeeping,
     scrollWidth: document.documentElement.scrollWidth,
     clientWidth: document.documentElement.clientWidth,
@@ -77,6 +84,7 @@ class PageReport:
     images: list[dict] = field(default_factory=list)
     drawers: dict[str, str] = field(default_factory=dict)
     bookkeeping: list[str] = field(default_factory=list)
+    figures: list[dict] = field(default_factory=list)
 
 
 def listen(page, report_of):
@@ -99,6 +107,7 @@ def inspect_page(page, report: PageReport, screenshot=None) -> PageReport:
     report.unrendered = measured["unrendered"]
     report.images = measured["images"]
     report.bookkeeping = measured["bookkeeping"]
+    report.figures = measured["figures"]
     if screenshot is not None:
         page.screenshot(path=str(screenshot), full_page=True)
     return report
@@ -143,6 +152,24 @@ def scroll_problems(report: PageReport) -> list[str]:
 
 def math_problems(report: PageReport) -> list[str]:
     return [f"raw TeX in the article: {text!r}" for text in report.unrendered]
+
+
+def figure_problems(report: PageReport) -> list[str]:
+    """Figures drawn with fewer than 2 image pixels per CSS pixel (blurry on a high-resolution
+    screen), or squeezed out of their proportions."""
+    problems = []
+    for figure in report.figures:
+        (width, height), (pixels_x, pixels_y) = figure["shown"], figure["pixels"]
+        if not width or not pixels_x:
+            continue  # not drawn: image_problems reports it
+        if pixels_x < 2 * width - 1:
+            problems.append(
+                f"{figure['src']}: {pixels_x} px wide image drawn {width:.0f} px wide "
+                f"({pixels_x / width:.1f} image pixels per screen pixel, fewer than 2)"
+            )
+        if abs((width / height) / (pixels_x / pixels_y) - 1) > 0.02:
+            problems.append(f"{figure['src']}: drawn {width:.0f}x{height:.0f}, out of proportion")
+    return problems
 
 
 def bookkeeping_problems(report: PageReport) -> list[str]:

@@ -11,6 +11,7 @@ from tests.site.browser_checks import (
     PageReport,
     bookkeeping_problems,
     console_problems,
+    figure_problems,
     image_problems,
     inspect_page,
     listen,
@@ -99,6 +100,13 @@ def test_page_math_is_rendered(tabs, docname, width):
 def test_page_images_load_and_have_alt_text(tabs, docname, width):
     problems = image_problems(tabs.report(docname, width))
     assert not problems, f"{where(docname, width)}: " + "; ".join(problems)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("docname", PAGES)
+def test_page_figures_are_sharp_and_in_proportion(tabs, docname, width):
+    problems = figure_problems(tabs.report(docname, width))
+    assert not problems, f"{where(docname, width)}: " + "; ".join(problems[:5])
 
 
 @pytest.mark.parametrize("docname", PAGES)

@@ -10,6 +10,7 @@ from tests.site.browser_checks import (
     alt_text_problem,
     bookkeeping_problems,
     console_problems,
+    figure_problems,
     image_problems,
     inspect_page,
     listen,
@@ -35,14 +36,18 @@ GOOD = f"""<html><body><article class="bd-article">
 <p>Inline math <span class="math"><mjx-container>x</mjx-container></span>, wrapped code
 <code style="overflow-wrap:anywhere">a.very.long.qualified.name.of.something</code>.</p>
 <img src="{PIXEL}" alt="A curve that rises steeply and then levels off">
+<div class="cell_output"><img src="{PIXEL}" alt="A dot twice as sharp as it is drawn"
+ style="width: 0.5px; height: 0.5px"></div>
 <div class="cell_input"><details><pre>glue("ch1_x", 1, display=False)</pre></details></div>
 </article></body></html>"""
 
-BAD = """<html><head><script src="https://cdn.example.org/mathjax.js"></script></head>
+BAD = f"""<html><head><script src="https://cdn.example.org/mathjax.js"></script></head>
 <body><article class="bd-article">
 <p>Raw math <span class="math">\\(x^2\\)</span> and stray \\(y\\) in prose.</p>
 <p><code style="white-space:nowrap;display:inline-block;width:600px">long</code></p>
 <img src="missing.png" alt="../_images/0a1b2c.png"><img src="missing2.png">
+<div class="cell_output"><img src="{PIXEL}" alt="A dot drawn far larger than its pixels"
+ style="width: 40px; height: 20px"></div>
 <div class="cell_input"><pre># NBVAL_IGNORE_OUTPUT
 glue("ch1_x", 1, display=False)</pre></div>
 <script>console.error("something broke")</script>
@@ -71,7 +76,14 @@ def fixture_reports(browser):
 
 @pytest.mark.parametrize(
     "check",
-    [console_problems, scroll_problems, math_problems, image_problems, bookkeeping_problems],
+    [
+        console_problems,
+        scroll_problems,
+        math_problems,
+        image_problems,
+        figure_problems,
+        bookkeeping_problems,
+    ],
 )
 def test_check_passes_a_good_page_and_fails_a_bad_one(fixture_reports, check):
     assert check(fixture_reports["good"]) == []
@@ -87,6 +99,8 @@ def test_bad_page_problems_name_what_is_wrong(fixture_reports):
     images = " ".join(image_problems(bad))
     assert "did not load" in images and "file name" in images and "no alt text" in images
     assert "NBVAL_IGNORE_OUTPUT" in bookkeeping_problems(bad)[0]
+    figures = " ".join(figure_problems(bad))
+    assert "fewer than 2" in figures and "out of proportion" in figures
 
 
 @pytest.mark.parametrize(
