@@ -165,7 +165,7 @@ def figure_problems(report: PageReport) -> list[str]:
         if pixels_x < 2 * width - 1:
             problems.append(
                 f"{figure['src']}: {pixels_x} px wide image drawn {width:.0f} px wide "
-                f"({pixels_x / width:.1f} image pixels per screen pixel, fewer than 2)"
+                f"({pixels_x / width:.2f} image pixels per screen pixel, fewer than 2)"
             )
         if abs((width / height) / (pixels_x / pixels_y) - 1) > 0.02:
             problems.append(f"{figure['src']}: drawn {width:.0f}x{height:.0f}, out of proportion")
