@@ -19,7 +19,13 @@ from tests.toc_notebooks import ROOT
 SITE = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 # Debian's /usr/bin/chromium is a shell wrapper; Playwright needs the browser binary itself.
-CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser")
+# GitHub's Ubuntu runners come with Google Chrome instead (.ci/run then installs nothing).
+CHROMIUM_CANDIDATES = (
+    "/usr/lib/chromium/chromium",
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+)
 
 
 def find_chromium() -> str | None:
