@@ -10,6 +10,8 @@ The library behind the book *Watching Weights Learn*. Each module holds one idea
 * :mod:`bnnlib.training` — seeds and determinism, and the pieces of the training objective.
 * :mod:`bnnlib.tracking` — record μ and σ of every weight while a model trains (Chapter 4).
 * :mod:`bnnlib.plots` — the book's figures and theme.
+* :mod:`bnnlib.keras3` — ``FlipoutDense`` for Keras 3, for readers who cannot use ``tf_keras``
+  (Appendix A).
 """
 
 #: The library's version (PEP 440); ``pip`` reads it from here.
