@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from bnnlib._checks import check_float, check_int
+from bnnlib._checks import check_every, check_float, check_int, check_seed
 from bnnlib.training import _tfp_divergence
 
 __all__ = ["PosteriorHistory", "PosteriorTracker", "posterior_summary"]
@@ -266,7 +266,7 @@ class PosteriorHistory:
     def __init__(self, layers: dict, every: str | int = "epoch"):
         if not isinstance(layers, dict):
             raise TypeError(f"layers must be a dict, got {type(layers).__name__}")
-        self.every = every
+        self.every = check_every("every", every)
         self._layers: dict[str, _LayerRecords] = {}
         for name, spec in layers.items():
             if not isinstance(name, str):
@@ -553,8 +553,11 @@ class PosteriorHistory:
             with np.load(path, allow_pickle=False) as npz:
                 files = set(npz.files)
                 metadata = json.loads(str(npz["metadata"])) if "metadata" in files else None
-                arrays = {key: npz[key] for key in files if key != "metadata"}
+                arrays = {key: _member(npz, key, path) for key in files if key != "metadata"}
         except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as error:
+            if isinstance(error, _CorruptMember):
+                raise
+
             # np.load raises these for a text file, a cut-off zip or a damaged member.
             raise ValueError(f"{what}, or it is truncated or corrupt ({error})") from error
         if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
@@ -614,6 +617,23 @@ class PosteriorHistory:
                 value.setflags(write=False)
                 history._cache[(name, key)] = value
         return history
+
+
+class _CorruptMember(ValueError):
+    """A member of a history file that is not a readable array."""
+
+
+def _member(npz, key: str, path: Path) -> np.ndarray:
+    """The array ``key`` of an open ``.npz`` file, or a ValueError naming the file and member."""
+    try:
+        value = npz[key]
+    except Exception as error:  # NumPy raises several types for a damaged member
+        raise _CorruptMember(
+            f"{str(path)!r}: member {key!r} is not a valid array, the file is corrupt ({error})"
+        ) from error
+    if not isinstance(value, np.ndarray):
+        raise _CorruptMember(f"{str(path)!r}: member {key!r} is not an array")
+    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -678,20 +698,25 @@ class PosteriorTracker(keras.callbacks.Callback):
         layers=None,
     ):
         super().__init__()
-        if isinstance(every, str):
-            if every != "epoch":
-                raise ValueError(f'every must be "epoch" or an integer >= 1, got {every!r}')
-        else:
-            every = check_int("every", every, minimum=1)
-        self.every = every
+        self.every = check_every("every", every)
         self.max_weights_per_layer = check_int(
             "max_weights_per_layer", max_weights_per_layer, minimum=1, allow_none=True
         )
-        self.seed = check_int("seed", seed, minimum=0)
+        self.seed = check_seed("seed", seed)
         if layers is not None:
-            if isinstance(layers, str) or not all(isinstance(n, str) for n in layers):
-                raise TypeError("layers must be a sequence of layer names (str)")
+            if isinstance(layers, str) or not hasattr(layers, "__iter__"):
+                raise TypeError(
+                    f"layers must be a sequence of layer names (str), got "
+                    f"{type(layers).__name__} {layers!r}"
+                )
             layers = list(layers)
+            if not all(isinstance(n, str) for n in layers):
+                raise TypeError(f"layers must be a sequence of layer names (str), got {layers!r}")
+            if not layers:
+                raise ValueError(
+                    "layers is empty: name at least one layer, or pass None to track every "
+                    "recognised layer"
+                )
         self.layers = layers
         self.history: PosteriorHistory | None = None
         # Logs may stay tensors: the loss is read (one sync) only when a record is taken.
@@ -720,6 +745,11 @@ class PosteriorTracker(keras.callbacks.Callback):
                 "before fit"
             )
         found = _tracked_layers(model)
+        if not found:
+            raise ValueError(
+                f"model {model.name!r} has no layer PosteriorTracker can read (bnnlib or TFP "
+                "variational dense layers, or tf_keras Dense): there is nothing to track"
+            )
         self._all_layers = [layer for _, layer in found]
         compiled = self._expected_records() >= _RECORDS_WORTH_COMPILING
         self._kl_functions = {
