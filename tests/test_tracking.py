@@ -389,6 +389,39 @@ def test_kl_that_needs_a_posterior_sample_is_recorded_as_nan_with_a_warning():
     assert np.isnan(history.layer_kl("mc")[0]) and np.isnan(history.kl[0])
 
 
+def test_record_in_a_custom_loop_equals_the_variables_after_each_step():
+    model = small_model(kind="flipout")
+    x, y = data()
+    optimizer = keras.optimizers.Adam(0.05)
+    tracker = PosteriorTracker()
+    tracker.record(model)  # record 0
+    expected = [model.layers[0].sigma.numpy().reshape(-1)]
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((model(x) - y) ** 2) + tf.add_n(model.losses)
+        optimizer.apply_gradients(
+            zip(
+                tape.gradient(loss, model.trainable_variables),
+                model.trainable_variables,
+                strict=True,
+            )
+        )
+        tracker.record(model, loss=float(loss))
+        expected.append(model.layers[0].sigma.numpy().reshape(-1))
+    history = tracker.history
+    np.testing.assert_array_equal(history.sigma("layer0"), np.stack(expected))
+    np.testing.assert_array_equal(history.epochs, [0, 1, 2, 3])
+    np.testing.assert_array_equal(history.steps, [0, 1, 2, 3])
+    assert np.isnan(history.loss[0]) and np.all(np.isfinite(history.loss[1:]))
+
+
+def test_record_with_another_model_starts_a_new_history():
+    tracker = PosteriorTracker()
+    tracker.record(small_model(kind="flipout"))
+    tracker.record(small_model(units=(4,), kind="dense"))
+    assert len(tracker.history) == 1 and tracker.history.kernel_shape("layer0") == (3, 4)
+
+
 # -- wrong use -------------------------------------------------------------------------------
 
 
@@ -609,9 +642,10 @@ def test_load_of_a_damaged_member_raises_value_error(trained, tmp_path):
 # -- posterior_summary -----------------------------------------------------------------------
 
 
-def test_summary_has_one_row_per_recognised_layer(trained):
+def test_summary_has_one_row_per_recognised_layer_then_the_whole_model(trained):
     summary = posterior_summary(trained.model)
-    assert list(summary.layer) == ALL_LAYERS
+    assert list(summary.layer) == [*ALL_LAYERS, "(all layers)"]
+    assert list(posterior_summary(trained.model, whole_model=False).layer) == ALL_LAYERS
     assert (
         summary.loc[summary.layer == "tfp_local", "type"].item() == "DenseLocalReparameterization"
     )
@@ -635,6 +669,17 @@ def test_summary_values_match_a_direct_computation(trained, layer):
     np.testing.assert_allclose(row.kl, trained.history.layer_kl(layer)[-1], rtol=1e-6)
 
 
+def test_whole_model_row_pools_the_kernel_weights_of_every_layer(trained):
+    summary = posterior_summary(trained.model).set_index("layer")
+    whole = summary.loc["(all layers)"]
+    sigmas = np.concatenate(
+        [read_layer(trained.model.get_layer(name))[1].reshape(-1) for name in ALL_LAYERS]
+    ).astype(float)
+    assert whole.weights == sigmas.size == summary.weights.iloc[:-1].sum()
+    np.testing.assert_allclose(whole.sigma_q50, np.median(sigmas))
+    np.testing.assert_allclose(whole.kl, trained.history.kl[-1], rtol=1e-6)
+
+
 def test_summary_of_a_dense_layer_has_zero_sigma_infinite_snr_and_no_kl(trained):
     row = posterior_summary(trained.model).set_index("layer").loc["dense"]
     assert row.sigma_q50 == 0 and np.isinf(row.snr_q50) and row.kl == 0
@@ -645,7 +690,7 @@ def test_summary_counts_weights_whose_sigma_is_near_the_prior():
     layer = model.layers[0]
     softplus_inverse = np.log(np.expm1(np.array([2.0, 2.15, 2.25, 0.05])))  # σ of each row
     layer.rho.assign(np.repeat(softplus_inverse[:3, None], 4, axis=1).astype("float32"))
-    summary = posterior_summary(model, prior_scale=2.0)
+    summary = posterior_summary(model, prior_scale=2.0, whole_model=False)
     assert summary.near_prior.item() == pytest.approx(2 / 3)  # σ = 2 and 2.15, not 2.25
 
 

@@ -35,7 +35,12 @@ import tf_keras as keras
 
 from bnnlib._checks import MAX_SEED, check_float, check_int, check_seed, draw_seed
 
-__all__ = ["FlipoutDense", "LocalReparameterizationDense", "ReparameterizationDense"]
+__all__ = [
+    "BayesianDense",
+    "FlipoutDense",
+    "LocalReparameterizationDense",
+    "ReparameterizationDense",
+]
 
 
 # Each kind of noise gets its own random stream, keyed from the layer's seed.
@@ -97,8 +102,11 @@ def _normal_kl_to_prior(loc, scale, prior_scale: float):
     )
 
 
-class _BayesianDense(keras.layers.Layer):
+class BayesianDense(keras.layers.Layer):
     """What the three estimators share: arguments, variables, KL term, config.
+
+    Not a layer to use on its own (it has no forward pass): ``isinstance(layer,
+    BayesianDense)`` asks whether a layer is one of bnnlib's three.
 
     A subclass provides ``sample_noise(inputs)``, returning a dict of noise tensors, and
     ``forward(inputs, **noise)``, the layer's equation with that noise plugged in.
@@ -414,7 +422,7 @@ _SHARED_PARAMETERS = """
 
 
 @keras.saving.register_keras_serializable(package="bnnlib")
-class FlipoutDense(_BayesianDense):
+class FlipoutDense(BayesianDense):
     r"""Dense layer with a Normal weight posterior, sampled with Flipout (Wen et al. 2018).
 
     For inputs ``x`` of shape ``(batch, in_features)`` a call computes
@@ -511,7 +519,7 @@ class FlipoutDense(_BayesianDense):
 
 
 @keras.saving.register_keras_serializable(package="bnnlib")
-class ReparameterizationDense(_BayesianDense):
+class ReparameterizationDense(BayesianDense):
     r"""Dense layer with a Normal weight posterior and one weight sample per call.
 
     A call draws a single kernel ``W = μ + σ ∘ ε`` (``ε ~ Normal(0, 1)``, shape of the kernel)
@@ -579,7 +587,7 @@ class ReparameterizationDense(_BayesianDense):
 
 
 @keras.saving.register_keras_serializable(package="bnnlib")
-class LocalReparameterizationDense(_BayesianDense):
+class LocalReparameterizationDense(BayesianDense):
     r"""Dense layer with a Normal weight posterior, sampled by local reparameterization.
 
     With independent Normal weights, each pre-activation ``z = x W + b`` is itself Normal, so
@@ -654,7 +662,7 @@ class LocalReparameterizationDense(_BayesianDense):
 
 # The three estimators take the same arguments: write them down once. tf_keras layers report
 # their signature as (*args, **kwargs); give documentation tools the real one.
-_CONSTRUCTOR = inspect.signature(_BayesianDense.__init__)
+_CONSTRUCTOR = inspect.signature(BayesianDense.__init__)
 for _layer_class in (FlipoutDense, ReparameterizationDense, LocalReparameterizationDense):
     _layer_class.__doc__ = _layer_class.__doc__.replace("{parameters}", _SHARED_PARAMETERS)
     _layer_class.__signature__ = _CONSTRUCTOR.replace(

@@ -21,7 +21,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 from bnnlib._checks import check_float, check_int, check_seed
-from bnnlib.layers import _BayesianDense
+from bnnlib.layers import BayesianDense
+from bnnlib.posterior import layer_posterior
 
 __all__ = [
     "GaussianNLL",
@@ -251,26 +252,6 @@ def kl_weight_per_example(num_examples: int) -> float:
     return 1.0 / check_int("num_examples", num_examples, minimum=1)
 
 
-def _is_tfp_variational(layer) -> bool:
-    """Whether ``layer`` looks like a TFP variational dense layer (without importing TFP)."""
-    return all(
-        hasattr(layer, name)
-        for name in ("kernel_divergence_fn", "kernel_posterior", "kernel_prior")
-    )
-
-
-def _tfp_divergence(layer):
-    """The KL terms a TFP variational layer adds on each call, at its current weights."""
-    total = 0.0
-    for part in ("kernel", "bias"):
-        divergence_fn = getattr(layer, f"{part}_divergence_fn", None)
-        posterior = getattr(layer, f"{part}_posterior", None)
-        prior = getattr(layer, f"{part}_prior", None)
-        if divergence_fn is not None and posterior is not None and prior is not None:
-            total += divergence_fn(posterior, prior, None)
-    return total
-
-
 def model_kl(model):
     """The KL part of a model's loss, computed now from its current weights.
 
@@ -302,23 +283,26 @@ def model_kl(model):
         raise TypeError(f"model must be a tf_keras Model or Layer, got {type(model).__name__}")
     total = tf.constant(0.0)
     for layer in (model, *model.submodules):
-        is_bnnlib = isinstance(layer, _BayesianDense)
-        if not (is_bnnlib or _is_tfp_variational(layer)):
+        if not _has_posterior_attributes(layer):
             continue
         if not layer.built:
             raise ValueError(f"layer {layer.name!r} is not built yet: call the model once first")
-        if is_bnnlib:
-            total += layer.kl_loss()
-        else:
-            total += tf.cast(_tfp_divergence(layer), tf.float32)
+        posterior = layer_posterior(layer)
+        if posterior is not None:
+            total += tf.cast(posterior.kl(), tf.float32)
     return total
+
+
+def _has_posterior_attributes(layer) -> bool:
+    """Whether ``layer`` is a Bayesian layer, built or not (an unbuilt one has no variables)."""
+    return isinstance(layer, BayesianDense) or hasattr(layer, "kernel_posterior_fn")
 
 
 def _bnnlib_bayesian_layers(layers_or_model) -> list:
     """The :mod:`bnnlib.layers` layers in a model, or a list of them checked one by one."""
     if isinstance(layers_or_model, keras.layers.Layer):
         candidates = (layers_or_model, *layers_or_model.submodules)
-        layers = [layer for layer in candidates if isinstance(layer, _BayesianDense)]
+        layers = [layer for layer in candidates if isinstance(layer, BayesianDense)]
         if not layers:
             raise ValueError(
                 f"{layers_or_model.name!r} contains no bnnlib Bayesian layer (FlipoutDense, "
@@ -336,7 +320,7 @@ def _bnnlib_bayesian_layers(layers_or_model) -> list:
     if not layers:
         raise ValueError("layers_or_model is empty: give at least one layer")
     for layer in layers:
-        if not isinstance(layer, _BayesianDense):
+        if not isinstance(layer, BayesianDense):
             raise TypeError(
                 "every layer must be a bnnlib Bayesian layer (FlipoutDense, "
                 f"ReparameterizationDense or LocalReparameterizationDense), got "
