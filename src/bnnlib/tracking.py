@@ -70,7 +70,8 @@ class PosteriorTracker(keras.callbacks.Callback):
     :class:`PosteriorHistory`. Record 0 is taken in ``on_train_begin``, before the first step;
     then one record at the end of every epoch (``every="epoch"``) or after every ``every``
     optimizer steps (so ``1 + total_steps // every`` records). Each ``fit`` call starts a new
-    history, as Keras's own ``History`` does. Chapter 4 uses it.
+    history, as Keras's own ``History`` does. :doc:`Chapter 4 </book/04_training_side_by_side>`
+    uses it.
 
     A record costs one conversion to NumPy per variable and one compiled KL computation per
     layer, about a millisecond for a small network: a few percent of an epoch of many steps
