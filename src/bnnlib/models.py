@@ -10,7 +10,6 @@ Chapter 4 trains them side by side.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras as keras
 
@@ -20,7 +19,6 @@ from bnnlib.tfp_layers import tfp_dense_flipout
 
 __all__ = ["KINDS", "build_mlp"]
 
-tfd = tfp.distributions
 
 #: The layer types :func:`build_mlp` can build the network from.
 KINDS = ("dense", "flipout", "tfp_flipout")
@@ -33,8 +31,15 @@ def _normal_prior_fn(prior_scale: float):
     """A TFP ``kernel_prior_fn`` for a fixed ``Normal(0, prior_scale)`` on every weight."""
 
     def normal_prior(dtype, shape, name, trainable, add_variable_fn):
-        normal = tfd.Normal(loc=tf.zeros(shape, dtype), scale=tf.constant(prior_scale, dtype))
-        return tfd.Independent(normal, reinterpreted_batch_ndims=len(shape))
+        # Imported here: a copy of the layer (``clone_model``, :func:`bnnlib.pruning.prune`)
+        # rebuilds this function from its bytecode, without this module's globals.
+        import tensorflow as tf
+        from tensorflow_probability import distributions
+
+        normal = distributions.Normal(
+            loc=tf.zeros(shape, dtype), scale=tf.constant(prior_scale, dtype)
+        )
+        return distributions.Independent(normal, reinterpreted_batch_ndims=len(shape))
 
     return normal_prior
 
