@@ -10,6 +10,8 @@ The library behind the book *Watching Weights Learn*. Each module holds one idea
 * :mod:`bnnlib.training` — seeds and determinism, and the pieces of the training objective.
 * :mod:`bnnlib.tracking` — record μ and σ of every weight while a model trains (Chapter 4).
 * :mod:`bnnlib.plots` — the book's figures and theme.
+* :mod:`bnnlib.uncertainty` — Monte-Carlo predictions and their uncertainty (Chapter 6).
+* :mod:`bnnlib.dropout` — dropout that stays on at prediction (MC dropout, Chapter 6).
 """
 
 __version__ = "0.1.0"
