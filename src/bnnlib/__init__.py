@@ -13,6 +13,8 @@ The library behind the book *Watching Weights Learn*. Each module holds one idea
   temperature scaling (Chapter 9).
 * :mod:`bnnlib.pruning` — remove weights by signal-to-noise, size or at random (Chapter 10).
 * :mod:`bnnlib.plots` — the book's figures and theme.
+* :mod:`bnnlib.uncertainty` — Monte-Carlo predictions and their uncertainty (Chapter 6).
+* :mod:`bnnlib.dropout` — dropout that stays on at prediction (MC dropout, Chapter 6).
 """
 
 __version__ = "0.1.0"
