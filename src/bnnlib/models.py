@@ -17,6 +17,7 @@ along with the mean.
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras as keras
 
@@ -54,11 +55,11 @@ def _normal_prior_fn(prior_scale: float):
     def normal_prior(dtype, shape, name, trainable, add_variable_fn):
         # Imported here: a copy of the layer (``clone_model``, :func:`bnnlib.pruning.prune`)
         # rebuilds this function from its bytecode, without this module's globals.
-        import tensorflow as tf
+        import tensorflow
         from tensorflow_probability import distributions
 
         normal = distributions.Normal(
-            loc=tf.zeros(shape, dtype), scale=tf.constant(prior_scale, dtype)
+            loc=tensorflow.zeros(shape, dtype), scale=tensorflow.constant(prior_scale, dtype)
         )
         return distributions.Independent(normal, reinterpreted_batch_ndims=len(shape))
 
