@@ -11,10 +11,10 @@ compares them.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 import tf_keras as keras
 
 from bnnlib._checks import check_choice, check_float, check_int
+from bnnlib.posterior import model_posteriors
 
 __all__ = ["PRUNE_BY", "prune", "prunable_layers"]
 
@@ -22,61 +22,11 @@ __all__ = ["PRUNE_BY", "prune", "prunable_layers"]
 PRUNE_BY = ("snr", "magnitude", "random")
 
 
-# --------------------------------------------------------------------------------------------
-# The kernel of each layer family: its mean (or weight) variable, and σ where there is one
-# --------------------------------------------------------------------------------------------
-
-
-def _bnnlib_kernel(layer):
-    """bnnlib's Bayesian layers: ``(loc, rho)`` variables, σ = softplus(ρ); else None."""
-    loc, rho = getattr(layer, "loc", None), getattr(layer, "rho", None)
-    if isinstance(loc, tf.Variable) and isinstance(rho, tf.Variable):
-        return loc, rho
-    return None
-
-
-def _tfp_kernel(layer):
-    """TFP's variational layers: ``(loc, untransformed_scale)`` variables; else None."""
-    posterior = getattr(layer, "kernel_posterior", None)
-    distribution = getattr(posterior, "distribution", posterior)
-    loc = getattr(distribution, "loc", None)
-    # σ = eps + softplus(untransformed_scale), held as a DeferredTensor over the variable.
-    scale = getattr(getattr(distribution, "scale", None), "pretransformed_input", None)
-    if isinstance(loc, tf.Variable) and isinstance(scale, tf.Variable):
-        return loc, scale
-    return None
-
-
-def _kernel_variables(layer):
-    """``(mean variable, unconstrained-σ variable or None)`` of a prunable layer, else None."""
-    for reader in (_bnnlib_kernel, _tfp_kernel):
-        variables = reader(layer)
-        if variables is not None:
-            return variables
-    if isinstance(layer, keras.layers.Dense) and getattr(layer, "kernel", None) is not None:
-        return layer.kernel, None
-    return None
-
-
-def _sigma(layer) -> np.ndarray:
-    """The kernel's posterior σ, read as the layer computes it."""
-    if _bnnlib_kernel(layer) is not None:
-        return np.asarray(layer.sigma)
-    return np.asarray(tf.convert_to_tensor(layer.kernel_posterior.distribution.scale))
-
-
-def _layers_of(model):
-    """Every layer of ``model``, looking inside nested models, in order."""
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _layers_of(layer)
-        else:
-            yield layer
-
-
 def prunable_layers(model) -> list:
     """The layers :func:`prune` prunes: bnnlib's Bayesian dense layers, TFP's variational
     dense layers (such as ``DenseFlipout``) and ``tf_keras.layers.Dense``, in model order.
+
+    They are the layers :func:`bnnlib.posterior.model_posteriors` recognises.
 
     Parameters
     ----------
@@ -89,7 +39,7 @@ def prunable_layers(model) -> list:
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a tf_keras Model, got {type(model).__name__}")
-    return [layer for layer in _layers_of(model) if _kernel_variables(layer) is not None]
+    return [posterior.layer for _, posterior in model_posteriors(model)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -97,14 +47,13 @@ def prunable_layers(model) -> list:
 # --------------------------------------------------------------------------------------------
 
 
-def _scores(layer, by: str, rng: np.random.Generator) -> np.ndarray:
+def _scores(posterior, by: str, rng: np.random.Generator) -> np.ndarray:
     """One score per kernel weight; the lowest are removed first."""
-    mean, scale = _kernel_variables(layer)
     if by == "random":
-        return rng.random(mean.shape)
+        return rng.random(posterior.kernel_shape)
     if by == "magnitude":
-        return np.abs(mean.numpy())
-    return np.abs(mean.numpy()) / _sigma(layer)
+        return np.abs(posterior.loc.numpy())
+    return np.abs(posterior.loc.numpy()) / np.asarray(posterior.sigma())
 
 
 def prune(model, fraction: float, by: str = "snr", seed: int | None = None):
@@ -178,15 +127,16 @@ def prune(model, fraction: float, by: str = "snr", seed: int | None = None):
     seed = check_int("seed", seed, minimum=0, allow_none=True)
     if not model.built:
         raise ValueError("model must be built (give it an Input or call it once) before pruning")
-    layers = prunable_layers(model)
-    if not layers:
+    posteriors = [posterior for _, posterior in model_posteriors(model)]
+    if not posteriors:
         raise ValueError(
             "model has no prunable layer: expected bnnlib Bayesian dense layers, TFP "
             "variational dense layers or tf_keras Dense layers"
         )
     if by == "snr":
-        for layer in layers:
-            if _kernel_variables(layer)[1] is None:
+        for posterior in posteriors:
+            if posterior.rho is None:
+                layer = posterior.layer
                 raise ValueError(
                     f"by='snr' needs a posterior σ, but layer {layer.name!r} is a point-estimate "
                     f"{type(layer).__name__}: use by='magnitude' or by='random'"
@@ -195,9 +145,10 @@ def prune(model, fraction: float, by: str = "snr", seed: int | None = None):
     pruned = keras.models.clone_model(model)
     pruned.set_weights(model.get_weights())
     rng = np.random.default_rng(seed)
-    for layer in prunable_layers(pruned):
-        mean, scale = _kernel_variables(layer)
-        scores = _scores(layer, by, rng).ravel()
+    # Each family's adapter gives the kernel's μ variable and its unconstrained scale ρ.
+    for _, posterior in model_posteriors(pruned):
+        mean, scale = posterior.loc, posterior.rho
+        scores = _scores(posterior, by, rng).ravel()
         removed = np.argsort(scores, kind="stable")[: int(round(fraction * scores.size))]
         keep = np.ones(scores.size, dtype=bool)
         keep[removed] = False
