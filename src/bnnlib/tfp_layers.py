@@ -31,7 +31,6 @@ from bnnlib._checks import check_float, check_int, check_seed, draw_seed
 
 __all__ = ["tfp_dense_flipout", "TFP_LOC_STDDEV", "TFP_RHO_MEAN", "TFP_RHO_STDDEV"]
 
-tfd = tfp.distributions
 
 #: TFP's default initial spread of the posterior means, ``loc ~ Normal(0, 0.1)``.
 TFP_LOC_STDDEV = 0.1
@@ -46,7 +45,11 @@ def _scaled_kl(num_examples: int, kl_weight: float):
     factor = kl_weight / num_examples
 
     def scaled_kl_divergence(posterior, prior, _sample):
-        return tfd.kl_divergence(posterior, prior) * factor
+        # Imported here: a copy of the layer (``clone_model``, :func:`bnnlib.pruning.prune`)
+        # rebuilds this function from its bytecode, without this module's globals.
+        from tensorflow_probability import distributions
+
+        return distributions.kl_divergence(posterior, prior) * factor
 
     return scaled_kl_divergence
 

@@ -23,12 +23,15 @@ import tf_keras as keras
 
 from bnnlib._checks import check_float, check_int, check_seed
 from bnnlib.layers import BayesianDense
+from bnnlib.models import split_mean_scale
 from bnnlib.posterior import layer_posterior
 
 __all__ = [
     "GaussianNLL",
+    "HeteroscedasticNLL",
     "KLAnnealing",
     "gaussian_nll",
+    "heteroscedastic_nll",
     "kl_weight_per_example",
     "model_kl",
     "set_seed",
@@ -225,6 +228,68 @@ class GaussianNLL(keras.losses.Loss):
     def get_config(self):
         """The constructor arguments."""
         return {**super().get_config(), "noise_scale": self.noise_scale}
+
+
+def _heteroscedastic_nll_per_example(y_true, y_pred):
+    """The NLL of each example under the ``Normal(mean, scale)`` that ``y_pred`` holds."""
+    y_pred = tf.convert_to_tensor(y_pred)
+    if not y_pred.dtype.is_floating:
+        raise TypeError(f"y_pred must be a floating-point tensor, got {y_pred.dtype}")
+    mean, scale = split_mean_scale(y_pred)
+    return _gaussian_nll_per_example(y_true, mean, scale)
+
+
+def heteroscedastic_nll(y_true, y_pred):
+    """Mean negative log-likelihood per example when the network predicts the noise scale.
+
+    ``y_pred`` holds ``[mean, scale]`` along its last axis, as output by a network ending in
+    :class:`bnnlib.models.MeanAndScale` (``build_mlp(..., heteroscedastic=True)``); the loss is
+    :func:`gaussian_nll` with ``noise_scale=scale``, so a network can lower it by predicting a
+    larger scale where the data are noisier (:doc:`Chapter 6
+    </book/06_predictive_uncertainty>`).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets, shape ``(batch, k)``, or ``(batch,)`` when ``k == 1``.
+    y_pred : array_like
+        Predicted means and scales, shape ``(batch, 2k)``, floating point, scales > 0.
+
+    Returns
+    -------
+    tf.Tensor
+        A scalar.
+
+    Raises
+    ------
+    TypeError
+        If ``y_pred`` is not floating point.
+    ValueError
+        If ``y_pred``'s last axis is odd, or the shapes of ``y_true`` and the means differ.
+    """
+    return tf.reduce_mean(_heteroscedastic_nll_per_example(y_true, y_pred))
+
+
+@keras.saving.register_keras_serializable(package="bnnlib")
+class HeteroscedasticNLL(keras.losses.Loss):
+    """:func:`heteroscedastic_nll` as a Keras loss: ``model.compile(loss=HeteroscedasticNLL())``.
+
+    For networks built with ``build_mlp(..., heteroscedastic=True)``. Serializable.
+
+    Parameters
+    ----------
+    name : str, default "heteroscedastic_nll"
+        Name of the loss.
+    **kwargs
+        Other ``tf_keras.losses.Loss`` arguments (``reduction``).
+    """
+
+    def __init__(self, name: str = "heteroscedastic_nll", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        """Negative log-likelihood of each example, shape ``(batch,)``."""
+        return _heteroscedastic_nll_per_example(y_true, y_pred)
 
 
 def kl_weight_per_example(num_examples: int) -> float:
