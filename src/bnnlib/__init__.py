@@ -11,6 +11,8 @@ The library behind the book *Watching Weights Learn*. Each module holds one idea
 * :mod:`bnnlib.tracking` — record μ and σ of every weight while a model trains (Chapter 4).
 * :mod:`bnnlib.hmc` — the true posterior of a small network by NUTS, a reference (Chapter 8).
 * :mod:`bnnlib.plots` — the book's figures and theme.
+* :mod:`bnnlib.uncertainty` — Monte-Carlo predictions and their uncertainty (Chapter 6).
+* :mod:`bnnlib.dropout` — dropout that stays on at prediction (MC dropout, Chapter 6).
 """
 
 __version__ = "0.1.0"

@@ -5,6 +5,13 @@
 same starting means for a given seed: the Dense kernels equal the Flipout ``loc`` at the start,
 so any difference after training comes from the posterior, not from the initialisation.
 Chapter 4 trains them side by side.
+
+For :doc:`Chapter 6 </book/06_predictive_uncertainty>` it also builds what a regular network
+can do instead of a weight posterior: ``kind="mc_dropout"`` (Dense layers with
+:class:`~bnnlib.dropout.MCDropout`, Gal and Ghahramani 2016) and :func:`build_ensemble` (Dense
+nets from different seeds, Lakshminarayanan et al. 2017), and a heteroscedastic head
+(``heteroscedastic=True``, :class:`MeanAndScale`) whose network predicts a noise scale
+along with the mean.
 """
 
 from __future__ import annotations
@@ -15,15 +22,29 @@ import tensorflow_probability as tfp
 import tf_keras as keras
 
 from bnnlib._checks import MAX_SEED, check_choice, check_float, check_int, draw_seed
+from bnnlib.dropout import MCDropout
 from bnnlib.layers import FlipoutDense
 from bnnlib.tfp_layers import tfp_dense_flipout
 
-__all__ = ["KINDS", "build_mlp"]
+__all__ = [
+    "KINDS",
+    "MIN_SCALE",
+    "MeanAndScale",
+    "build_ensemble",
+    "build_mlp",
+    "split_mean_scale",
+]
 
 tfd = tfp.distributions
 
 #: The layer types :func:`build_mlp` can build the network from.
+#: They share the architecture and the starting means; ``build_mlp`` also accepts
+#: ``"mc_dropout"``, which adds dropout layers between them.
 KINDS = ("dense", "flipout", "tfp_flipout")
+_ALL_KINDS = (*KINDS, "mc_dropout")
+
+#: The smallest noise scale a heteroscedastic head predicts (keeps its NLL finite).
+MIN_SCALE = 1e-3
 
 # Arguments build_mlp sets itself for every layer.
 _RESERVED = ("units", "activation", "seed", "name")
@@ -76,6 +97,133 @@ def _copy_starting_means(layer, reference: FlipoutDense, kind: str) -> None:
         weights["kernel_posterior_untransformed_scale"].assign(reference.rho)
 
 
+@keras.saving.register_keras_serializable(package="bnnlib")
+class MeanAndScale(keras.layers.Layer):
+    """The heteroscedastic head: turn ``2k`` raw outputs into ``k`` means and ``k`` scales.
+
+    For inputs ``[m, r]`` (the first and second halves of the last axis) it returns
+    ``[m, softplus(r) + min_scale]``: the mean and the standard deviation of a Normal
+    predictive distribution for each of the ``k`` targets, so the network learns how noisy
+    the data are at each input (:doc:`Chapter 6 </book/06_predictive_uncertainty>`). Train it
+    with :class:`bnnlib.training.HeteroscedasticNLL`; split its outputs with
+    :func:`split_mean_scale`.
+
+    Parameters
+    ----------
+    min_scale : float, default MIN_SCALE
+        Floor of the predicted scale, > 0.
+    **kwargs
+        Other ``tf_keras.layers.Layer`` arguments (``name``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``min_scale`` is not a positive number; when called, if the last axis is odd.
+    """
+
+    def __init__(self, min_scale: float = MIN_SCALE, **kwargs):
+        super().__init__(**kwargs)
+        self.min_scale = check_float("min_scale", min_scale, positive=True)
+
+    def build(self, input_shape):
+        """Check that the last axis has an even length."""
+        width = tf.TensorShape(input_shape)[-1]
+        if width is None or width % 2:
+            raise ValueError(
+                f"MeanAndScale needs an even last dimension (means, then raw scales), got "
+                f"input shape {tf.TensorShape(input_shape)}"
+            )
+        super().build(input_shape)
+
+    def call(self, inputs):
+        """``[m, softplus(r) + min_scale]`` for inputs ``[m, r]``."""
+        mean, raw_scale = tf.split(inputs, 2, axis=-1)
+        return tf.concat([mean, tf.nn.softplus(raw_scale) + self.min_scale], axis=-1)
+
+    def get_config(self):
+        """The constructor arguments."""
+        return {**super().get_config(), "min_scale": self.min_scale}
+
+
+def split_mean_scale(outputs):
+    """Split heteroscedastic outputs ``[mean, scale]`` along the last axis.
+
+    Parameters
+    ----------
+    outputs : array_like
+        Outputs of a network ending in :class:`MeanAndScale`, shape ``(..., 2k)``: NumPy
+        arrays or tensors.
+
+    Returns
+    -------
+    mean, scale
+        Two arrays (or tensors, for tensor input) of shape ``(..., k)``.
+
+    Raises
+    ------
+    ValueError
+        If the last axis is missing or has an odd length.
+    """
+    width = outputs.shape[-1] if getattr(outputs, "shape", ()) else None
+    if width is None or width % 2:
+        shape = getattr(outputs, "shape", "()")
+        raise ValueError(
+            f"outputs must have an even last dimension (means, then scales), got shape {shape}"
+        )
+    half = width // 2
+    return outputs[..., :half], outputs[..., half:]
+
+
+def build_ensemble(n_members: int, kind: str = "dense", seed: int = 0, **mlp_kwargs) -> list:
+    """Build a deep ensemble: ``n_members`` networks alike but for their starting seed.
+
+    Lakshminarayanan et al. (2017) train several networks from different random starts and
+    read their disagreement as uncertainty. Member ``i`` is ``build_mlp(kind,
+    seed=seeds[i], **mlp_kwargs)`` with the seeds drawn from ``seed``; compile and ``fit``
+    each member as usual, then pass the list to :func:`bnnlib.uncertainty.mc_predict`.
+    :doc:`Chapter 6 </book/06_predictive_uncertainty>` compares an ensemble of five Dense nets
+    with Flipout.
+
+    Parameters
+    ----------
+    n_members : int
+        Number of networks, at least 1.
+    kind : str, default "dense"
+        Their kind, as for :func:`build_mlp`.
+    seed : int, default 0
+        Non-negative integer below ``2**31`` from which the members' seeds are drawn.
+    **mlp_kwargs
+        Further :func:`build_mlp` arguments (``input_dim`` is required).
+
+    Returns
+    -------
+    list of tf_keras.Sequential
+        The built, uncompiled members, named ``"member_0"``, ``"member_1"``, ...
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n_members`` or ``seed`` is invalid, or :func:`build_mlp` rejects the arguments.
+
+    Examples
+    --------
+    >>> members = build_ensemble(3, input_dim=1, hidden_units=(8,))
+    >>> [member.name for member in members]
+    ['member_0', 'member_1', 'member_2']
+    """
+    n_members = check_int("n_members", n_members, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    if seed > MAX_SEED:
+        raise ValueError(f"seed must be <= 2**31 - 1, got {seed}")
+    member_seeds = np.random.default_rng(seed).integers(0, MAX_SEED, n_members)
+    members = []
+    for i, member_seed in enumerate(member_seeds):
+        member = build_mlp(kind, seed=int(member_seed), **mlp_kwargs)
+        member._name = f"member_{i}"  # tf_keras has no public setter for a model's name
+        members.append(member)
+    return members
+
+
 def build_mlp(
     kind: str,
     input_dim: int,
@@ -85,6 +233,8 @@ def build_mlp(
     output_activation=None,
     num_examples: int | None = None,
     seed: int | None = 0,
+    dropout_rate: float | None = None,
+    heteroscedastic: bool = False,
     **layer_kwargs,
 ) -> keras.Sequential:
     """Build a multilayer perceptron from Dense, FlipoutDense or TFP DenseFlipout layers.
@@ -99,10 +249,12 @@ def build_mlp(
 
     Parameters
     ----------
-    kind : {"dense", "flipout", "tfp_flipout"}
+    kind : {"dense", "flipout", "tfp_flipout", "mc_dropout"}
         ``"dense"``: ``tf_keras.layers.Dense``; ``"flipout"``:
         :class:`bnnlib.layers.FlipoutDense`; ``"tfp_flipout"``: ``tfp.layers.DenseFlipout``
-        built by :func:`bnnlib.tfp_layers.tfp_dense_flipout`.
+        built by :func:`bnnlib.tfp_layers.tfp_dense_flipout`; ``"mc_dropout"``: the Dense
+        network with an :class:`~bnnlib.dropout.MCDropout` layer (``dropout_1``, ...) after
+        each hidden layer, active at prediction time (Chapter 6).
     input_dim : int
         Number of input features, at least 1.
     hidden_units : sequence of int, default (32, 32)
@@ -119,7 +271,15 @@ def build_mlp(
         Bayesian kinds, ignored for ``"dense"``.
     seed : int, optional, default 0
         Non-negative integer below ``2**31`` that fixes the starting values (and the noise of
-        the Bayesian layers). ``None`` draws one from NumPy's global generator.
+        the Bayesian layers and the dropout masks). ``None`` draws one from NumPy's global
+        generator.
+    dropout_rate : float, optional
+        Dropout probability in ``(0, 1)``; required for ``"mc_dropout"``, not allowed for the
+        other kinds.
+    heteroscedastic : bool, default False
+        If ``True`` the output layer has ``2 * output_dim`` units followed by a
+        :class:`MeanAndScale` head named ``"mean_and_scale"``: the network predicts a mean and
+        a noise scale per target (train it with :class:`bnnlib.training.HeteroscedasticNLL`).
     **layer_kwargs
         Further :class:`~bnnlib.layers.FlipoutDense` arguments, for every layer:
         ``kl_weight`` (an extra factor, default 1), ``prior_scale``,
@@ -138,7 +298,8 @@ def build_mlp(
         If an argument has the wrong type or ``layer_kwargs`` holds an unknown argument.
     ValueError
         If ``kind`` is unknown, a size is below 1, ``num_examples`` is missing for a Bayesian
-        kind, ``layer_kwargs`` sets ``units``, ``activation``, ``seed`` or ``name``, or
+        kind, ``dropout_rate`` is missing or outside ``(0, 1)`` for ``"mc_dropout"`` or given
+        for another kind, ``layer_kwargs`` sets ``units``, ``activation``, ``seed`` or ``name``, or
         ``bayesian_bias=True`` is asked of ``"tfp_flipout"``.
 
     Examples
@@ -148,7 +309,17 @@ def build_mlp(
     >>> bool(np.all(dense.layers[0].kernel.numpy() == flipout.layers[0].loc.numpy()))
     True
     """
-    check_choice("kind", kind, KINDS)
+    check_choice("kind", kind, _ALL_KINDS)
+    if not isinstance(heteroscedastic, bool):
+        raise TypeError(f"heteroscedastic must be a bool, got {type(heteroscedastic).__name__}")
+    if kind == "mc_dropout":
+        if dropout_rate is None:
+            raise ValueError("kind='mc_dropout' needs dropout_rate, a probability in (0, 1)")
+        dropout_rate = check_float("dropout_rate", dropout_rate, positive=True)
+        if dropout_rate >= 1.0:
+            raise ValueError(f"dropout_rate must be in (0, 1), got {dropout_rate}")
+    elif dropout_rate is not None:
+        raise ValueError(f"dropout_rate is only used by kind='mc_dropout', got kind={kind!r}")
     input_dim = check_int("input_dim", input_dim, minimum=1)
     output_dim = check_int("output_dim", output_dim, minimum=1)
     if isinstance(hidden_units, str) or not hasattr(hidden_units, "__iter__"):
@@ -156,7 +327,7 @@ def build_mlp(
             f"hidden_units must be a sequence of integers, got {type(hidden_units).__name__}"
         )
     hidden_units = [check_int("hidden_units[i]", units, minimum=1) for units in hidden_units]
-    if kind == "dense":
+    if kind in ("dense", "mc_dropout"):
         num_examples = check_int("num_examples", num_examples, minimum=1, allow_none=True)
     elif num_examples is None:
         raise ValueError(
@@ -177,7 +348,7 @@ def build_mlp(
             "bayesian_bias=True"
         )
 
-    widths = [*hidden_units, output_dim]
+    widths = [*hidden_units, 2 * output_dim if heteroscedastic else output_dim]
     activations = [activation] * len(hidden_units) + [output_activation]
     names = [f"hidden_{i}" for i in range(1, len(hidden_units) + 1)] + ["output"]
     if seed is None:
@@ -202,7 +373,7 @@ def build_mlp(
     ]
     if kind == "flipout":
         layers = references
-    elif kind == "dense":
+    elif kind in ("dense", "mc_dropout"):
         layers = [
             keras.layers.Dense(units, activation=act, name=name)
             for units, act, name in zip(widths, activations, names, strict=True)
@@ -215,11 +386,24 @@ def build_mlp(
                 widths, activations, layer_seeds, names, strict=True
             )
         ]
-    model = keras.Sequential([keras.Input(shape=(input_dim,)), *layers], name=f"{kind}_mlp")
+    stack = list(layers)
+    if kind == "mc_dropout":
+        # One dropout layer after each hidden layer, with seeds of their own drawn from `seed`.
+        mask_seeds = np.random.default_rng([seed, 1]).integers(0, MAX_SEED, len(hidden_units))
+        stack = []
+        for i, layer in enumerate(layers):
+            stack.append(layer)
+            if i < len(hidden_units):
+                stack.append(
+                    MCDropout(dropout_rate, seed=int(mask_seeds[i]), name=f"dropout_{i + 1}")
+                )
+    if heteroscedastic:
+        stack.append(MeanAndScale(name="mean_and_scale"))
+    model = keras.Sequential([keras.Input(shape=(input_dim,)), *stack], name=f"{kind}_mlp")
     if kind != "flipout":
         in_features = input_dim
         for layer, reference in zip(layers, references, strict=True):
             reference.build((None, in_features))
-            _copy_starting_means(layer, reference, kind)
+            _copy_starting_means(layer, reference, "dense" if kind == "mc_dropout" else kind)
             in_features = reference.units
     return model
