@@ -29,6 +29,7 @@ COLORS = {
     "data": "#222222",  # near-black: observations
     "mc_dropout": "#55A868",  # green: MC dropout (Chapter 6)
     "ensemble": "#8172B3",  # purple: a deep ensemble of Dense nets (Chapter 6)
+    "nuts": "#937860",  # brown: the reference posterior sampled by NUTS (Chapter 8)
 }
 
 
