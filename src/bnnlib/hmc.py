@@ -151,8 +151,17 @@ def _diagnostics(chains):
     """Split R-hat and ESS (summed over chains) of draws ``(results, chains, ...)``."""
     chains = tf.convert_to_tensor(chains)
     rhat = tfp.mcmc.potential_scale_reduction(chains, independent_chain_ndims=1, split_chains=True)
-    # ESS per chain, cross-chain version (Vehtari et al. 2021 as implemented by TFP), summed.
-    ess = tfp.mcmc.effective_sample_size(chains, cross_chain_dims=1)
+    # TFP's autocorrelation casts its FFT's complex result to float on purpose (the imaginary
+    # part is zero), and TensorFlow logs a warning each time: keep it out of the reader's way.
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        # The cross-chain ESS (Vehtari et al. 2021, as TFP implements it): one total per
+        # parameter, summed over chains.
+        ess = tfp.mcmc.effective_sample_size(chains, cross_chain_dims=1)
+    finally:
+        logger.setLevel(level)
     return rhat.numpy(), ess.numpy()
 
 
