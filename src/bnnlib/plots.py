@@ -33,6 +33,9 @@ COLORS = {
     "tfp_flipout": "#C44E52",  # red: TFP's DenseFlipout when shown beside bnnlib's
     "prior": "#8C8C8C",  # grey: the prior
     "data": "#222222",  # near-black: observations
+    "mc_dropout": "#55A868",  # green: MC dropout (Chapter 6)
+    "ensemble": "#8172B3",  # purple: a deep ensemble of Dense nets (Chapter 6)
+    "nuts": "#937860",  # brown: the reference posterior sampled by NUTS (Chapter 8)
 }
 
 
