@@ -27,8 +27,6 @@ The library behind the book *Watching Weights Learn*. Each module holds one idea
   :doc:`Chapter 6 </book/06_predictive_uncertainty>`).
 * :mod:`bnnlib.hmc` — the true posterior of a small network by NUTS, a reference
   (:doc:`Chapter 8 </book/08_hmc_ground_truth>`).
-* :mod:`bnnlib.uncertainty` — Monte-Carlo predictions and their uncertainty (Chapter 6).
-* :mod:`bnnlib.dropout` — dropout that stays on at prediction (MC dropout, Chapter 6).
 """
 
 #: The library's version (PEP 440); ``pip`` reads it from here.

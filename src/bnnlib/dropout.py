@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from bnnlib._checks import MAX_SEED, check_float, check_int, draw_seed
+from bnnlib._checks import MAX_SEED, check_float, check_seed, draw_seed
 
 __all__ = ["MCDropout"]
 
@@ -53,9 +53,7 @@ class MCDropout(keras.layers.Layer):
         self.rate = check_float("rate", rate, minimum=0.0)
         if self.rate >= 1.0:
             raise ValueError(f"rate must be in [0, 1), got {self.rate}")
-        seed = check_int("seed", seed, minimum=0, allow_none=True)
-        if seed is not None and seed > MAX_SEED:
-            raise ValueError(f"seed must be <= 2**31 - 1, got {seed}")
+        seed = check_seed("seed", seed, allow_none=True)
         self.seed = draw_seed() if seed is None else seed
         self._mask_key = int(np.random.default_rng(self.seed).integers(0, MAX_SEED))
 

@@ -59,6 +59,8 @@ _OWN_ARGUMENTS = (
     "output_activation",
     "num_examples",
     "seed",
+    "dropout_rate",
+    "heteroscedastic",
 )
 _LAYER_ARGUMENTS = (
     "kl_weight",
@@ -239,9 +241,7 @@ def build_ensemble(n_members: int, kind: str = "dense", seed: int = 0, **mlp_kwa
     ['member_0', 'member_1', 'member_2']
     """
     n_members = check_int("n_members", n_members, minimum=1)
-    seed = check_int("seed", seed, minimum=0)
-    if seed > MAX_SEED:
-        raise ValueError(f"seed must be <= 2**31 - 1, got {seed}")
+    seed = check_seed("seed", seed)
     member_seeds = np.random.default_rng(seed).integers(0, MAX_SEED, n_members)
     members = []
     for i, member_seed in enumerate(member_seeds):

@@ -39,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from bnnlib._checks import MAX_SEED, check_int
+from bnnlib._checks import check_int, check_seed
 
 __all__ = [
     "Predictive",
@@ -259,9 +259,7 @@ def mc_predict(
     x = _check_inputs(x)
     n_samples = check_int("n_samples", n_samples, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1, allow_none=True)
-    seed = check_int("seed", seed, minimum=0, allow_none=True)
-    if seed is not None and seed > MAX_SEED:
-        raise ValueError(f"seed must be <= 2**31 - 1, got {seed}")
+    seed = check_seed("seed", seed, allow_none=True)
     _transform_function(transform)  # check it before any work is done
     chunk = batch_size or x.shape[0]
     per_member = []
