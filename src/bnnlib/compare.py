@@ -362,7 +362,7 @@ def layer_measurements(stack: SeedStack, states: dict, x, early_epoch: int) -> p
     -------
     pandas.DataFrame
         One row per seed and layer: ``near_prior`` (share of final σ within 10 % of the
-        prior's scale), ``snr_above_2`` (share of final |μ| / σ above 2), ``corr_early`` and
+        prior's scale), ``snr_above_2`` (share of final ``|μ| / σ`` above 2), ``corr_early`` and
         ``corr_end`` (correlation over the layer's weights of Flipout means and Dense weights
         at ``early_epoch`` and at the end), and the silent units of the first hidden layer at
         the end, ``silent_dense`` and ``silent_flipout``.
