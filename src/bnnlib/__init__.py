@@ -8,8 +8,11 @@ The library behind the book *Watching Weights Learn*. Each module holds one idea
 * :mod:`bnnlib.tfp_layers` — correctly initialised, correctly scaled TFP ``DenseFlipout``.
 * :mod:`bnnlib.models` — the same MLP from Dense, Flipout or TFP layers, same start (Chapter 4).
 * :mod:`bnnlib.training` — seeds and determinism, and the pieces of the training objective.
+* :mod:`bnnlib.posterior` — read (and write) the posterior of any dense layer, and summarise a
+  model's (Chapter 4).
+* :mod:`bnnlib.history` — what a tracker records, and its ``.npz`` file format.
 * :mod:`bnnlib.tracking` — record μ and σ of every weight while a model trains (Chapter 4).
-* :mod:`bnnlib.plots` — the book's figures and theme.
+* :mod:`bnnlib.plots` — the book's figures and theme; :mod:`bnnlib.slider`, the epoch slider.
 """
 
 __version__ = "0.1.0"

@@ -33,9 +33,14 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from bnnlib._checks import MAX_SEED, check_float, check_int, draw_seed
+from bnnlib._checks import MAX_SEED, check_float, check_int, check_seed, draw_seed
 
-__all__ = ["FlipoutDense", "LocalReparameterizationDense", "ReparameterizationDense"]
+__all__ = [
+    "BayesianDense",
+    "FlipoutDense",
+    "LocalReparameterizationDense",
+    "ReparameterizationDense",
+]
 
 
 # Each kind of noise gets its own random stream, keyed from the layer's seed.
@@ -97,8 +102,11 @@ def _normal_kl_to_prior(loc, scale, prior_scale: float):
     )
 
 
-class _BayesianDense(keras.layers.Layer):
+class BayesianDense(keras.layers.Layer):
     """What the three estimators share: arguments, variables, KL term, config.
+
+    Not a layer to use on its own (it has no forward pass): ``isinstance(layer,
+    BayesianDense)`` asks whether a layer is one of bnnlib's three.
 
     A subclass provides ``sample_noise(inputs)``, returning a dict of noise tensors, and
     ``forward(inputs, **noise)``, the layer's equation with that noise plugged in.
@@ -126,9 +134,7 @@ class _BayesianDense(keras.layers.Layer):
         if not isinstance(bayesian_bias, bool):
             raise TypeError(f"bayesian_bias must be a bool, got {type(bayesian_bias).__name__}")
         self.bayesian_bias = bayesian_bias
-        seed = check_int("seed", seed, minimum=0, allow_none=True)
-        if seed is not None and seed > MAX_SEED:
-            raise ValueError(f"seed must be <= 2**31 - 1, got {seed}")
+        seed = check_seed("seed", seed, allow_none=True)
         self.seed = draw_seed() if seed is None else seed
         self.loc_initializer_stddev = check_float(
             "loc_initializer_stddev", loc_initializer_stddev, minimum=0.0
@@ -204,6 +210,28 @@ class _BayesianDense(keras.layers.Layer):
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: in_features})
         super().build(input_shape)
 
+    def _as_inputs(self, inputs):
+        """``inputs`` as a tensor of the layer's dtype: integers are cast, as ``Dense`` does."""
+        inputs = tf.convert_to_tensor(inputs)
+        if inputs.dtype != self.compute_dtype:
+            inputs = tf.cast(inputs, self.compute_dtype)
+        return inputs
+
+    def _require_built(self, what: str) -> None:
+        """Refuse ``what`` before the variables exist, saying how to create them."""
+        if not self.built:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} has no variables yet, so {what} is not "
+                "defined: call the layer on an input first (or call layer.build(input_shape))"
+            )
+
+    def _check_noise_shape(self, name: str, noise, expected) -> None:
+        """Refuse noise whose shape is not ``expected`` (a tuple; None where any size goes)."""
+        shape = tf.TensorShape(getattr(noise, "shape", np.shape(noise)))
+        if not shape.is_compatible_with(tf.TensorShape(expected)):
+            shown = "(" + ", ".join("batch" if n is None else str(n) for n in expected) + ")"
+            raise ValueError(f"{name} must have shape {shown}, got {tuple(shape.as_list())}")
+
     def _rho_initializer(self, seed: int):
         return keras.initializers.RandomNormal(
             self.rho_initializer_mean, self.rho_initializer_stddev, seed=seed
@@ -254,6 +282,7 @@ class _BayesianDense(keras.layers.Layer):
         tf.Tensor
             A scalar.
         """
+        self._require_built("kl_divergence()")
         return self._kl_divergence(self.sigma)
 
     def _kl_divergence(self, sigma):
@@ -278,7 +307,7 @@ class _BayesianDense(keras.layers.Layer):
     @tf.autograph.experimental.do_not_convert
     def call(self, inputs, training=None):
         """Draw noise, add ``kl_loss()`` to the losses, return :meth:`forward` of ``inputs``."""
-        inputs = tf.convert_to_tensor(inputs, dtype=self.compute_dtype)
+        inputs = self._as_inputs(inputs)
         # σ = softplus(ρ) once per call, for both the KL and the outputs: softplus over every
         # weight (and its gradient) is one of the costlier steps of a training step on a CPU.
         sigma = self.sigma
@@ -310,6 +339,7 @@ class _BayesianDense(keras.layers.Layer):
             return self.bias
         if bias_eps is None:
             raise ValueError("bias_eps is needed: this layer's bias is Bayesian")
+        self._check_noise_shape("bias_eps", bias_eps, (self.units,))
         return self.bias_loc + self.bias_sigma * bias_eps
 
     def compute_output_shape(self, input_shape):
@@ -392,7 +422,7 @@ _SHARED_PARAMETERS = """
 
 
 @keras.saving.register_keras_serializable(package="bnnlib")
-class FlipoutDense(_BayesianDense):
+class FlipoutDense(BayesianDense):
     r"""Dense layer with a Normal weight posterior, sampled with Flipout (Wen et al. 2018).
 
     For inputs ``x`` of shape ``(batch, in_features)`` a call computes
@@ -441,7 +471,8 @@ class FlipoutDense(_BayesianDense):
             (shape ``(batch, units)``), and ``bias_eps`` (shape ``(units,)``) if the bias is
             Bayesian: the keyword arguments of :meth:`forward`.
         """
-        inputs = tf.convert_to_tensor(inputs, dtype=self.compute_dtype)
+        self._require_built("sample_noise()")
+        inputs = self._as_inputs(inputs)
         seeds = self._next_seeds()
         input_shape = tf.shape(inputs)
         output_shape = tf.concat([input_shape[:-1], [self.units]], axis=0)
@@ -475,6 +506,12 @@ class FlipoutDense(_BayesianDense):
         tf.Tensor
             ``activation(x μ + ((x ∘ s_in)(σ ∘ ε)) ∘ s_out + b)``, shape ``(batch, units)``.
         """
+        self._require_built("forward()")
+        inputs = self._as_inputs(inputs)
+        batch = inputs.shape[0]
+        self._check_noise_shape("eps", eps, tuple(self.loc.shape))
+        self._check_noise_shape("sign_in", sign_in, (batch, self.loc.shape[0]))
+        self._check_noise_shape("sign_out", sign_out, (batch, self.units))
         sigma = self.sigma if sigma is None else sigma
         mean = tf.matmul(inputs, self.loc)
         perturbation = tf.matmul(inputs * sign_in, sigma * eps) * sign_out
@@ -482,7 +519,7 @@ class FlipoutDense(_BayesianDense):
 
 
 @keras.saving.register_keras_serializable(package="bnnlib")
-class ReparameterizationDense(_BayesianDense):
+class ReparameterizationDense(BayesianDense):
     r"""Dense layer with a Normal weight posterior and one weight sample per call.
 
     A call draws a single kernel ``W = μ + σ ∘ ε`` (``ε ~ Normal(0, 1)``, shape of the kernel)
@@ -513,6 +550,7 @@ class ReparameterizationDense(_BayesianDense):
             ``eps`` (shape of the kernel), and ``bias_eps`` (shape ``(units,)``) if the bias is
             Bayesian: the keyword arguments of :meth:`forward`.
         """
+        self._require_built("sample_noise()")
         seeds = self._next_seeds()
         return {
             "eps": self._standard_normal(tf.shape(self.loc), seeds["eps"]),
@@ -540,13 +578,16 @@ class ReparameterizationDense(_BayesianDense):
         tf.Tensor
             ``activation(x (μ + σ ∘ ε) + b)``, shape ``(batch, units)``.
         """
+        self._require_built("forward()")
+        inputs = self._as_inputs(inputs)
+        self._check_noise_shape("eps", eps, tuple(self.loc.shape))
         sigma = self.sigma if sigma is None else sigma
         kernel = self.loc + sigma * eps
         return self.activation(tf.matmul(inputs, kernel) + self._bias(bias_eps))
 
 
 @keras.saving.register_keras_serializable(package="bnnlib")
-class LocalReparameterizationDense(_BayesianDense):
+class LocalReparameterizationDense(BayesianDense):
     r"""Dense layer with a Normal weight posterior, sampled by local reparameterization.
 
     With independent Normal weights, each pre-activation ``z = x W + b`` is itself Normal, so
@@ -579,7 +620,8 @@ class LocalReparameterizationDense(_BayesianDense):
         dict of tf.Tensor
             ``eps`` of shape ``(batch, units)``: the keyword argument of :meth:`forward`.
         """
-        inputs = tf.convert_to_tensor(inputs, dtype=self.compute_dtype)
+        self._require_built("sample_noise()")
+        inputs = self._as_inputs(inputs)
         seeds = self._next_seeds()
         output_shape = tf.concat([tf.shape(inputs)[:-1], [self.units]], axis=0)
         return {"eps": self._standard_normal(output_shape, seeds["eps"])}
@@ -602,6 +644,9 @@ class LocalReparameterizationDense(_BayesianDense):
         tf.Tensor
             ``activation(m + sqrt(v) ∘ ε)``, shape ``(batch, units)``.
         """
+        self._require_built("forward()")
+        inputs = self._as_inputs(inputs)
+        self._check_noise_shape("eps", eps, (inputs.shape[0], self.units))
         sigma = self.sigma if sigma is None else sigma
         if self.bayesian_bias:
             bias_mean, bias_variance = self.bias_loc, tf.square(self.bias_sigma)
@@ -617,7 +662,7 @@ class LocalReparameterizationDense(_BayesianDense):
 
 # The three estimators take the same arguments: write them down once. tf_keras layers report
 # their signature as (*args, **kwargs); give documentation tools the real one.
-_CONSTRUCTOR = inspect.signature(_BayesianDense.__init__)
+_CONSTRUCTOR = inspect.signature(BayesianDense.__init__)
 for _layer_class in (FlipoutDense, ReparameterizationDense, LocalReparameterizationDense):
     _layer_class.__doc__ = _layer_class.__doc__.replace("{parameters}", _SHARED_PARAMETERS)
     _layer_class.__signature__ = _CONSTRUCTOR.replace(

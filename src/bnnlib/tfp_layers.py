@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow_probability as tfp
 import tf_keras as keras
 
-from bnnlib._checks import check_float, check_int, draw_seed
+from bnnlib._checks import check_float, check_int, check_seed, draw_seed
 
 __all__ = ["tfp_dense_flipout", "TFP_LOC_STDDEV", "TFP_RHO_MEAN", "TFP_RHO_STDDEV"]
 
@@ -94,7 +94,7 @@ def tfp_dense_flipout(
     """
     units = check_int("units", units, minimum=1)
     num_examples = check_int("num_examples", num_examples, minimum=1)
-    seed = check_int("seed", seed, minimum=0, allow_none=True)
+    seed = check_seed("seed", seed, allow_none=True)
     kl_weight = check_float("kl_weight", kl_weight, minimum=0.0)
     for reserved in ("kernel_posterior_fn", "kernel_divergence_fn"):
         if reserved in kwargs:
