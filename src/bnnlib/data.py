@@ -1,6 +1,6 @@
 """Small data sets made on the spot, so that nothing is downloaded at run time.
 
-Chapter 1 introduces :func:`toy_regression`; later chapters train on it.
+:doc:`Chapter 1 </book/01_anatomy>` introduces :func:`toy_regression`; later chapters train on it.
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ class PosteriorHistory:
     A *record* is one snapshot of the tracked layers: record 0 is the state before training,
     then one per epoch (or per ``every`` optimizer steps). Per-layer arrays have shape
     ``(records, weights)``, where ``weights`` are the tracked kernel weights of that layer
-    (:meth:`weight_index` says which). Chapter 4 reads histories of a Dense and a Flipout
+    (:meth:`weight_index` says which). :doc:`Chapter 4 </book/04_training_side_by_side>` reads
+    histories of a Dense and a Flipout
     network trained side by side.
 
     You do not usually build one yourself: ``PosteriorTracker.history`` and
@@ -262,7 +263,7 @@ class PosteriorHistory:
         """Signal-to-noise ratio ``|μ| / σ`` of the tracked weights, shape ``(records, weights)``.
 
         ``inf`` where σ = 0 and μ ≠ 0 (every weight of a ``Dense`` layer), ``nan`` where both
-        are 0. Chapter 9 prunes weights by it.
+        are 0. Pruning by SNR removes the weights with the smallest (Blundell et al. 2015).
         """
         loc, sigma = self.loc(layer), self.sigma(layer)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -6,12 +6,13 @@ and the same analytic KL term. They differ only in how a forward pass turns that
 noisy outputs:
 
 * :class:`FlipoutDense` — one kernel perturbation per call, decorrelated across the examples
-  of a batch by random sign flips (Wen et al. 2018). Chapter 2 derives it.
+  of a batch by random sign flips (Wen et al. 2018). :doc:`Chapter 2
+  </book/02_flipout_from_scratch>` derives it.
 * :class:`ReparameterizationDense` — one kernel sample per call, shared by the whole batch.
 * :class:`LocalReparameterizationDense` — samples the pre-activations instead of the weights
   (Kingma et al. 2015).
 
-Chapter 7 compares the variance of their gradients.
+Their gradients differ in variance, which is why Flipout exists (Wen et al. 2018).
 
 **Reproducible noise.** ``tfp.layers.DenseFlipout`` seeds only its sign flips. These layers
 make *all* their randomness a function of ``seed``: the initial values, and every noise draw.
@@ -22,6 +23,19 @@ that every draw increments. A counter rather than a ``tf.random.Generator`` beca
 ordinary layer weight: it works inside ``model.fit``'s compiled step, and it is saved and
 loaded with the other weights, so a reloaded model continues exactly the noise sequence of the
 original.
+
+**Under** ``tf.distribute``. Built inside a strategy's scope (for example
+``tf.distribute.MirroredStrategy``), the layers train on every replica. All replicas share the
+call counter, and each folds its replica id into the seed (call ``c`` of replica ``r`` of ``R``
+uses ``c R + r``), so the replicas draw *different* noise, as the examples of one undivided
+batch would; without a strategy the seed is the counter itself, so nothing changes for one
+device. The noise then depends on the number of replicas: a run on two devices does not repeat
+a run on one.
+
+**Saving and loading.** The layers are registered with Keras under the package name
+``bnnlib`` (``bnnlib>FlipoutDense``). Keras can only rebuild them after ``import bnnlib`` (any
+bnnlib module will do) in the process that calls ``tf_keras.models.load_model``; without it
+Keras stops with a ``TypeError`` about ``FlipoutDense``.
 """
 
 from __future__ import annotations
@@ -85,6 +99,14 @@ def _standard_normal(shape, seed, dtype):
     angle = (2.0 * np.pi) * uniform[1]
     normals = tf.concat([radius * tf.cos(angle), radius * tf.sin(angle)], axis=0)
     return tf.cast(tf.reshape(normals[:size], shape), dtype)
+
+
+def _replica():
+    """``(replica id, number of replicas)`` of the running ``tf.distribute`` step, or (0, 1)."""
+    context = tf.distribute.get_replica_context()
+    if context is None:  # in a strategy's cross-replica context: one draw, as without it
+        return 0, 1
+    return context.replica_id_in_sync_group, context.num_replicas_in_sync
 
 
 def _normal_kl_to_prior(loc, scale, prior_scale: float):
@@ -205,7 +227,13 @@ class BayesianDense(keras.layers.Layer):
             trainable=False,
         )
         self._noise_counter = self.add_weight(
-            name="noise_counter", shape=(), dtype=tf.int64, initializer="zeros", trainable=False
+            name="noise_counter",
+            shape=(),
+            dtype=tf.int64,
+            initializer="zeros",
+            trainable=False,
+            # Under tf.distribute every replica advances it alike; keep the first's value.
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
         )
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: in_features})
         super().build(input_shape)
@@ -275,7 +303,8 @@ class BayesianDense(keras.layers.Layer):
         ``sum KL(Normal(loc, σ) || Normal(0, prior_scale))`` over the kernel, plus the bias
         when ``bayesian_bias=True``, computed in closed form. This is *not* multiplied by
         ``kl_weight``; the term added to the layer's losses on every call is
-        :meth:`kl_loss`, ``kl_weight * kl_divergence()``. Chapter 3 explains the term.
+        :meth:`kl_loss`, ``kl_weight * kl_divergence()``. :doc:`Chapter 3 </book/03_objective>`
+        explains the term.
 
         Returns
         -------
@@ -317,6 +346,13 @@ class BayesianDense(keras.layers.Layer):
     def _next_seeds(self) -> dict:
         """Advance the call counter; return a stateless seed pair for each noise stream."""
         count = tf.convert_to_tensor(self._noise_counter.assign_add(1))
+        # Under tf.distribute every replica runs this with the same counter: fold the replica
+        # id into the seed, so that the replicas draw different noise, as different examples
+        # of one batch do. Call c of replica r of R uses c R + r: with one replica (no
+        # strategy), exactly the counter.
+        replica_id, replicas = _replica()
+        if replicas > 1:
+            count = count * replicas + tf.cast(replica_id, tf.int64)
         return {
             stream: tf.stack([tf.constant(key, dtype=tf.int64), count])
             for stream, key in self._noise_keys.items()
@@ -438,7 +474,8 @@ class FlipoutDense(BayesianDense):
     probability 1/2, drawn per example. Each example therefore sees its own kernel
     ``μ + (σ ∘ ε) ∘ (s_in s_outᵀ)`` (its signs' outer product flips entries of the shared
     perturbation): marginally ``Normal(μ, σ)`` and nearly uncorrelated with the other examples'
-    kernels, for the price of a second matrix product. Chapter 2 derives
+    kernels, for the price of a second matrix product. :doc:`Chapter 2
+    </book/02_flipout_from_scratch>` derives
     the formula and checks it against ``tfp.layers.DenseFlipout``.
 
     With ``bayesian_bias=True``, ``b = bias_loc + softplus(bias_rho) ∘ ε_b`` with one
@@ -531,7 +568,7 @@ class ReparameterizationDense(BayesianDense):
 
     The examples of a batch share one perturbation, so their gradients are correlated and
     averaging over a bigger batch stops reducing the gradient's variance: the baseline
-    Chapter 7 compares Flipout with (Wen et al. 2018, Theorem 2). Variables, KL term and
+    Flipout improves on (Wen et al. 2018, Theorem 2). Variables, KL term and
     arguments are those of :class:`FlipoutDense`.
     {parameters}
     """
@@ -602,7 +639,7 @@ class LocalReparameterizationDense(BayesianDense):
     fresh draw for every example and unit. ``μ_b`` is the bias (or ``bias_loc``) and
     ``σ_b = softplus(bias_rho)`` if the bias is Bayesian, else 0. Each example gets
     independent noise, which is what Flipout approximates at the cost of one matrix product,
-    but the output is not a function of a sampled kernel. Chapter 7 compares the estimators.
+    but the output is not a function of a sampled kernel.
     Variables, KL term and arguments are those of :class:`FlipoutDense`.
     {parameters}
     """

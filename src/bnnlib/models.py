@@ -4,7 +4,7 @@
 :class:`~bnnlib.layers.FlipoutDense`, or from TFP's ``DenseFlipout``, and gives all three the
 same starting means for a given seed: the Dense kernels equal the Flipout ``loc`` at the start,
 so any difference after training comes from the posterior, not from the initialisation.
-Chapter 4 trains them side by side.
+:doc:`Chapter 4 </book/04_training_side_by_side>` trains them side by side.
 """
 
 from __future__ import annotations
@@ -116,7 +116,8 @@ def build_mlp(
     seed. So a Dense kernel equals the Flipout ``loc`` at the start, and TFP's
     ``kernel_posterior_loc`` and ``kernel_posterior_untransformed_scale`` equal ``loc`` and
     ``rho``. The Bayesian kinds weight their KL by ``kl_weight / num_examples``, the ELBO per
-    example (Chapter 3). Chapter 4 trains the kinds side by side.
+    example (:doc:`Chapter 3 </book/03_objective>`). :doc:`Chapter 4
+    </book/04_training_side_by_side>` trains the kinds side by side.
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Every figure the book draws, and the one theme they share.
 
 Colours carry meaning across chapters: :data:`COLORS` gives Dense one colour and Flipout
-another, everywhere. Chapter 1 introduces the theme.
+another, everywhere. :doc:`Chapter 1 </book/01_anatomy>` introduces the theme.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def plot_stochastic_passes(x, dense_outputs, flipout_outputs, ax=None):
     """Draw repeated forward passes of a Dense and a Flipout model on the same inputs.
 
     A Dense model draws the same curve every time; a Flipout model draws a new weight sample
-    each call, so its curves fan out. Chapter 1 uses this figure.
+    each call, so its curves fan out. :doc:`Chapter 1 </book/01_anatomy>` uses this figure.
 
     Parameters
     ----------
@@ -117,7 +117,7 @@ def plot_stochastic_passes(x, dense_outputs, flipout_outputs, ax=None):
 
 
 # --------------------------------------------------------------------------------------------
-# Watching the posterior evolve (Chapter 4): figures drawn from PosteriorHistory records
+# Watching the posterior evolve: figures drawn from PosteriorHistory records
 # --------------------------------------------------------------------------------------------
 
 
@@ -210,7 +210,8 @@ _LINESTYLES = ("-", "--", ":", "-.")
 def plot_weight_trajectories(dense_history, flipout_history, layers, weights=4, ax=None):
     """Dense weights w(t) beside the Flipout posterior μ(t) ± 2σ(t) of the same positions.
 
-    The heart of Chapter 4: the same kernel positions of two networks trained side by side,
+    The heart of :doc:`Chapter 4 </book/04_training_side_by_side>`: the same kernel positions of
+    two networks trained side by side,
     a Dense one (a single number per weight) and a Flipout one (a mean and a band of two
     standard deviations), on shared axes, against the epoch.
 
@@ -284,7 +285,8 @@ def plot_sigma_distribution(history, layer, prior_scale=None, initial_sigma=None
     """The distribution of σ over a layer's tracked weights, record by record (log scale).
 
     Draws the median of σ and two bands, 25–75 % and 5–95 %, against the epoch; optional
-    reference lines mark the prior's scale and the initial σ. Chapter 4 uses it to show σ
+    reference lines mark the prior's scale and the initial σ. :doc:`Chapter 4
+    </book/04_training_side_by_side>` uses it to show σ
     shrinking where the data constrain a weight and staying put where they do not.
 
     Parameters
@@ -404,7 +406,7 @@ def plot_snr_histograms(history, layer, records=None, bins=30, ax=None, min_snr=
     ax = _new_axes(ax)
     # Light to dark for early to late, and a line style each, so records differ in print too.
     shades = sns.blend_palette(
-        [COLORS["prior"], COLORS["flipout"], "#6B2E0A"], n_colors=max(len(records), 2)
+        ["#F3C6A5", COLORS["flipout"], "#6B2E0A"], n_colors=max(len(records), 2)
     )
     if len(records) == 1:
         shades = [COLORS["flipout"]]
@@ -430,7 +432,8 @@ def plot_snr_histograms(history, layer, records=None, bins=30, ax=None, min_snr=
 def plot_kl_vs_nll(history, ax=None):
     """The two parts of the training loss over training: data fit (NLL) and KL.
 
-    Chapter 3 explains the objective ``loss = NLL + KL``; Chapter 4 watches the parts trade
+    :doc:`Chapter 3 </book/03_objective>` explains the objective ``loss = NLL + KL``; :doc:`Chapter
+    4 </book/04_training_side_by_side>` watches the parts trade
     off. See :attr:`bnnlib.tracking.PosteriorHistory.nll` for how the loss is split.
 
     Parameters

@@ -96,8 +96,15 @@ def draw_slider(data: SliderData, figsize=(8.0, 3.6)):
     # Artists are drawn once and only their data change from frame to frame: redrawing the
     # axes for every frame would cost several times more.
     left.plot([low, high], [low, high], color=COLORS["prior"], lw=1, ls="--")
+    # Translucent bars: where σ has returned to the prior they span the axes, and opaque ones
+    # would hide the points.
     bars = left.vlines(
-        w[0], mu[0] - 2 * sigma[0], mu[0] + 2 * sigma[0], color=COLORS["flipout"], lw=0.8
+        w[0],
+        mu[0] - 2 * sigma[0],
+        mu[0] + 2 * sigma[0],
+        color=COLORS["flipout"],
+        lw=0.8,
+        alpha=0.35,
     )
     points = left.scatter(w[0], mu[0], s=9, color=COLORS["flipout"], zorder=3)
     left.set_xlim(low, high)

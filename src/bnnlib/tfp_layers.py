@@ -1,6 +1,7 @@
 """Correctly initialised and correctly scaled ``tfp.layers.DenseFlipout`` layers.
 
-Two defaults of ``tfp.layers.DenseFlipout`` surprise people (Chapter 1 shows both):
+Two defaults of ``tfp.layers.DenseFlipout`` surprise people (:doc:`Chapter 1 </book/01_anatomy>`
+shows both):
 
 * **Identical initialisation.** The default posterior is built by
   ``tfp.layers.default_mean_field_normal_fn()``, whose initialisers are single unseeded
@@ -13,6 +14,11 @@ Two defaults of ``tfp.layers.DenseFlipout`` surprise people (Chapter 1 shows bot
 
 :func:`tfp_dense_flipout` gives each layer freshly seeded initialisers and divides the KL by
 ``num_examples``.
+
+**Under** ``tf.distribute``. The layers train inside a ``tf.distribute.MirroredStrategy``
+scope, and the replicas draw different noise, but TFP draws it with stateful random ops: TFP
+warns that such a run is not reproducible, and it is not. bnnlib's own layers
+(:mod:`bnnlib.layers`) draw stateless noise and stay reproducible under a strategy.
 """
 
 from __future__ import annotations

@@ -67,10 +67,12 @@ class PosteriorTracker(keras.callbacks.Callback):
     """Record the weight posterior of every recognised layer while a model trains.
 
     Pass it to ``model.fit(..., callbacks=[tracker])``; afterwards ``tracker.history`` is a
-    :class:`PosteriorHistory`. Record 0 is taken in ``on_train_begin``, before the first step;
-    then one record at the end of every epoch (``every="epoch"``) or after every ``every``
-    optimizer steps (so ``1 + total_steps // every`` records). Each ``fit`` call starts a new
-    history, as Keras's own ``History`` does. Chapter 4 uses it.
+    :class:`~bnnlib.history.PosteriorHistory`. In a training loop of your own, call
+    :meth:`record` instead of passing it to ``fit``. Record 0 is taken in ``on_train_begin``,
+    before the first step; then one record at the end of every epoch (``every="epoch"``) or
+    after every ``every`` optimizer steps (so ``1 + total_steps // every`` records). Each
+    ``fit`` call starts a new history, as Keras's own ``History`` does.
+    :doc:`Chapter 4 </book/04_training_side_by_side>` uses it.
 
     A record costs one conversion to NumPy per variable and one compiled KL computation per
     layer, about a millisecond for a small network: a few percent of an epoch of many steps
@@ -94,7 +96,7 @@ class PosteriorTracker(keras.callbacks.Callback):
 
     Attributes
     ----------
-    history : PosteriorHistory or None
+    history : bnnlib.history.PosteriorHistory or None
         The records of the latest ``fit``; ``None`` before training.
 
     Raises

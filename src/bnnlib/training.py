@@ -1,6 +1,7 @@
 """Training helpers: reproducibility switches and the pieces of the ELBO.
 
-Chapter 1 explains why every chapter starts with :func:`set_seed`. Chapter 3 builds the
+:doc:`Chapter 1 </book/01_anatomy>` explains why every chapter starts with :func:`set_seed`.
+:doc:`Chapter 3 </book/03_objective>` builds the
 training objective of a Bayesian network, the negative ELBO per example,
 
 ``loss = NLL(y | x, w) + kl_weight * KL(q(w) || p(w))``  with  ``kl_weight = 1 / N``,
@@ -147,7 +148,7 @@ def _gaussian_nll_per_example(y_true, y_pred, noise_scale):
 def gaussian_nll(y_true, y_pred, noise_scale):
     r"""Mean negative log-likelihood per example under ``Normal(y_pred, noise_scale)``.
 
-    Per example ``i`` with outputs ``j`` (Chapter 3):
+    Per example ``i`` with outputs ``j`` (:doc:`Chapter 3 </book/03_objective>`):
 
     .. math::
 
@@ -230,7 +231,8 @@ def kl_weight_per_example(num_examples: int) -> float:
     """The ELBO's weight on the KL term per example, ``1 / num_examples``.
 
     The ELBO of a data set of ``N`` examples has one KL term; a loss averaged per example
-    therefore carries ``KL / N`` (Chapter 3 shows what goes wrong without it).
+    therefore carries ``KL / N`` (:doc:`Chapter 3 </book/03_objective>` shows what goes wrong
+    without it).
 
     Parameters
     ----------
@@ -259,7 +261,8 @@ def model_kl(model):
     layers in ``model``, and the divergence terms of its ``tfp.layers`` variational layers (for
     example :func:`bnnlib.tfp_layers.tfp_dense_flipout`, whose terms are already divided by
     ``N``). This is what the layers add to ``model.losses`` on a forward pass, without
-    running one (after ``fit``, ``model.losses`` holds only graph tensors). Chapter 3 plots it
+    running one (after ``fit``, ``model.losses`` holds only graph tensors). :doc:`Chapter 3
+    </book/03_objective>` plots it
     next to the NLL.
 
     Parameters
@@ -340,7 +343,8 @@ class KLAnnealing(keras.callbacks.Callback):
     where ``base`` is the layer's ``kl_weight`` when the callback is created (typically
     ``1 / N``). With ``epochs=4``, ``start=0`` and ``end=1`` the factors of epochs 0, 1, 2, 3,
     4, 5, ... are 0, 0.25, 0.5, 0.75, 1, 1, ...: the likelihood shapes the weights first, and
-    the prior's pull is switched on gradually. Chapter 3 shows its effect. Because
+    the prior's pull is switched on gradually. :doc:`Chapter 3 </book/03_objective>` shows its
+    effect. Because
     ``kl_weight`` is a variable, no retracing of the compiled training step is needed.
 
     ``tfp.layers`` layers are not affected: their KL weight is fixed in their divergence
