@@ -14,7 +14,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup book test execute lint format lab serve bench clean
+.PHONY: setup book test execute sync lint format lab serve bench clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,7 @@ test: lint
 	sed 's/execute_notebooks: force/execute_notebooks: "off"/' _config.yml > _config.test.yml
 	$(BIN)/jupyter-book build . --config _config.test.yml --warningiserror --keep-going
 	rm -f _config.test.yml
+	# The built pages in the system's Chromium (Playwright), offline; screenshots in _build/screenshots.
 	$(BIN)/pytest tests/site
 
 ## execute: run chapters in place in a fresh kernel (NB=book/04_....ipynb for one; default all)
@@ -51,6 +52,10 @@ execute: $(STAMP)
 	cd book && $(abspath $(BIN))/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=600 $(notdir $(or $(NB),$(NOTEBOOKS)))
 	$(BIN)/python tests/strip_notebooks.py $(or $(NB),$(NOTEBOOKS))
+
+## sync: write the install block (repository.url in _config.yml) into every chapter's setup cell
+sync: $(STAMP)
+	$(BIN)/python -m tests.sync_setup_cells $(NB)
 
 ## lint: ruff (code and notebooks) and actionlint (workflows)
 lint: $(STAMP)

@@ -9,7 +9,13 @@ import json
 import sys
 from pathlib import Path
 
-VOLATILE_CELL_KEYS = ("execution",)
+# nbconvert's per-cell timestamps, and the ones some Jupyter extensions write.
+VOLATILE_CELL_KEYS = ("execution", "ExecuteTime")
+
+
+def write_notebook(path: Path, notebook: dict) -> None:
+    """Write `notebook` in the layout nbformat writes: one-space indent, non-ASCII kept."""
+    path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def strip(path: Path) -> bool:
@@ -19,10 +25,8 @@ def strip(path: Path) -> bool:
     for cell in notebook.get("cells", []):
         for key in VOLATILE_CELL_KEYS:
             cell.get("metadata", {}).pop(key, None)
-    # The same layout nbformat writes: one-space indent, non-ASCII kept, trailing newline.
-    new_text = json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
-    if new_text != text:
-        path.write_text(new_text, encoding="utf-8")
+    if json.dumps(notebook, indent=1, ensure_ascii=False) + "\n" != text:
+        write_notebook(path, notebook)
         return True
     return False
 

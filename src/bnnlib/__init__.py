@@ -15,8 +15,11 @@ The library behind the book *Watching Weights Learn*. Each module holds one idea
 * :mod:`bnnlib.tracking` — record μ and σ of every weight while a model trains (:doc:`Chapter 4
   </book/04_training_side_by_side>`).
 * :mod:`bnnlib.plots` — the book's figures and theme; :mod:`bnnlib.slider`, the epoch slider.
+* :mod:`bnnlib.keras3` — ``FlipoutDense`` for Keras 3, for readers who cannot use ``tf_keras``
+  (:doc:`Appendix A </book/appendix_a_keras3>`).
 """
 
+#: The library's version (PEP 440); ``pip`` reads it from here.
 __version__ = "0.1.0"
 
 from bnnlib.training import set_seed  # noqa: E402  (the version must be readable without TF)

@@ -37,6 +37,7 @@ tfd = tfp.distributions
 TFP_LOC_STDDEV = 0.1
 #: TFP's default initial untransformed scale ``ρ ~ Normal(-3, 0.1)``: σ = softplus(ρ) ≈ 0.0486.
 TFP_RHO_MEAN = -3.0
+#: TFP's default spread of the initial untransformed scales around ``TFP_RHO_MEAN``.
 TFP_RHO_STDDEV = 0.1
 
 

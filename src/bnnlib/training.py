@@ -46,10 +46,10 @@ def set_seed(seed: int = 0, *, deterministic: bool = True) -> None:
     Parameters
     ----------
     seed : int
-        A non-negative integer used for :mod:`random`, :mod:`numpy.random` and
-        :func:`tf.random.set_seed`.
+        A non-negative integer used for Python's ``random``, ``numpy.random`` and
+        ``tf.random.set_seed``.
     deterministic : bool, default True
-        Also call :func:`tf.config.experimental.enable_op_determinism`, so that ops with
+        Also call ``tf.config.experimental.enable_op_determinism()``, so that ops with
         non-deterministic kernels either run deterministically or raise.
 
     Raises
