@@ -9,6 +9,7 @@ The library behind the book *Watching Weights Learn*. Each module holds one idea
 * :mod:`bnnlib.models` — the same MLP from Dense, Flipout or TFP layers, same start (Chapter 4).
 * :mod:`bnnlib.training` — seeds and determinism, and the pieces of the training objective.
 * :mod:`bnnlib.tracking` — record μ and σ of every weight while a model trains (Chapter 4).
+* :mod:`bnnlib.gradvar` — the variance of the gradient of each estimator (Chapter 7).
 * :mod:`bnnlib.plots` — the book's figures and theme.
 """
 
