@@ -199,7 +199,7 @@ def small_network_table():
     layers = [FlipoutDense(16, activation="relu", seed=s) for s in (1, 2)]
     model = keras.Sequential([keras.Input((2,)), *layers, FlipoutDense(1, seed=3)])
     return gradvar.gradient_variance(
-        model, x, y, [1, 64], draws=64, repeats=3, seed=0, noise_scale=0.1
+        model, x, y, [1, 64], draws=16, batches=8, repeats=3, seed=0, noise_scale=0.1
     )
 
 

@@ -62,7 +62,7 @@ ESTIMATORS = ("shared", "flipout", "local", "independent")
 _BAYESIAN_LAYERS = (FlipoutDense, ReparameterizationDense, LocalReparameterizationDense)
 
 # Largest number of floats the per-example kernels of "independent" may take in one chunk of
-# draws (2**25 floats are 128 MiB).
+# draws (2**25 floats are 128 MiB): larger requests are computed chunk by chunk.
 _MAX_KERNEL_FLOATS = 2**25
 
 
@@ -141,12 +141,14 @@ def gradient_function(model, estimator: str, noise_scale: float = 1.0):
     Returns
     -------
     callable
-        ``f(x, y, seed, chunks, chunk_size)``: for float32 inputs ``x`` of shape
-        ``(batch, in)``, targets ``y`` of shape ``(batch, out)``, an int64 ``seed`` of shape
-        ``(2,)`` and int32 scalars, a list with, for each layer, the gradients with respect
-        to ``loc`` and to ``rho`` (in that order), each of shape
-        ``(chunks * chunk_size, in, out)``: one gradient per draw. A ``tf.function``, traced
-        once: all draws come from one compiled call.
+        ``f(x, y, seed, draws, batches_per_chunk)``: for ``B`` batches, float32 inputs ``x``
+        of shape ``(B, N, in)`` and targets ``y`` of shape ``(B, N, out)``, an int64 ``seed``
+        of shape ``(2,)``, and int32 scalars ``draws`` (per batch) and ``batches_per_chunk``
+        (a divisor of ``B``: how many batches' draws are vectorised together), a list with,
+        for each layer, the gradients with respect to ``loc`` and to ``rho`` (in that order),
+        each of shape ``(B * draws, in, out)``: batch ``b``'s draws are rows
+        ``b * draws`` to ``(b + 1) * draws - 1``. A ``tf.function``, traced once: all draws
+        come from one compiled call.
 
     Raises
     ------
@@ -159,7 +161,9 @@ def gradient_function(model, estimator: str, noise_scale: float = 1.0):
     in_features = int(layers[0].loc.shape[0])
     out_features = int(layers[-1].loc.shape[1])
 
-    def chunk_gradients(x, y, seed, draws):
+    def chunk_gradients(x, y, seed):
+        # x: (D, N, in), one row of batches per draw.
+        draws = tf.shape(x)[0]
         copies = []  # (loc, rho) of each layer, one copy per draw
         with tf.GradientTape() as tape:
             for layer in layers:
@@ -167,7 +171,7 @@ def gradient_function(model, estimator: str, noise_scale: float = 1.0):
                 rho = tf.tile(layer.rho[None], [draws, 1, 1])
                 tape.watch([loc, rho])
                 copies.append((loc, rho))
-            h = tf.tile(x[None], [draws, 1, 1])
+            h = x
             for index, (layer, (loc, rho)) in enumerate(zip(layers, copies, strict=True)):
                 layer_seed = tf.random.experimental.stateless_fold_in(seed, index)
                 z = _preactivation(estimator, h, loc, tf.nn.softplus(rho), layer_seed)
@@ -175,24 +179,29 @@ def gradient_function(model, estimator: str, noise_scale: float = 1.0):
             # Gaussian NLL per example (up to a constant), mean over the batch, sum over
             # draws: draw d's loss depends only on copy d, so the gradient with respect to
             # copy d is draw d's own gradient.
-            nll = 0.5 * tf.reduce_sum(tf.square((h - y[None]) / noise_scale), axis=-1)
+            nll = 0.5 * tf.reduce_sum(tf.square((h - y) / noise_scale), axis=-1)
             loss = tf.reduce_sum(tf.reduce_mean(nll, axis=1))
         return tape.gradient(loss, [v for pair in copies for v in pair])
 
     @tf.function(
         input_signature=[
-            tf.TensorSpec([None, in_features], tf.float32),
-            tf.TensorSpec([None, out_features], tf.float32),
+            tf.TensorSpec([None, None, in_features], tf.float32),
+            tf.TensorSpec([None, None, out_features], tf.float32),
             tf.TensorSpec([2], tf.int64),
             tf.TensorSpec([], tf.int32),
             tf.TensorSpec([], tf.int32),
-        ],
-        reduce_retracing=True,
+        ]
     )
-    def gradients(x, y, seed, chunks, chunk_size):
+    def gradients(x, y, seed, draws, batches_per_chunk):
+        chunks = tf.shape(x)[0] // batches_per_chunk
+
         def body(chunk, arrays):
+            rows = tf.range(chunk * batches_per_chunk, (chunk + 1) * batches_per_chunk)
+            # Each batch repeated `draws` times, batch-major.
+            x_chunk = tf.repeat(tf.gather(x, rows), draws, axis=0)
+            y_chunk = tf.repeat(tf.gather(y, rows), draws, axis=0)
             chunk_seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(chunk, tf.int64))
-            grads = chunk_gradients(x, y, chunk_seed, chunk_size)
+            grads = chunk_gradients(x_chunk, y_chunk, chunk_seed)
             return chunk + 1, [a.write(chunk, g) for a, g in zip(arrays, grads, strict=True)]
 
         arrays = [
@@ -222,14 +231,34 @@ def _as_arrays(model, x, y):
     return layers, x, y
 
 
-def _chunking(layers, estimator, batch_size, draws):
-    """``(chunks, chunk_size)`` with ``chunks * chunk_size >= draws`` that fits in memory."""
+def _batches_per_chunk(layers, estimator, batches, batch_size, draws) -> int:
+    """How many batches' draws fit in one vectorised chunk: a divisor of ``batches``."""
     if estimator != "independent":
-        return 1, draws
-    kernel_floats = batch_size * max(int(np.prod(layer.loc.shape)) for layer in layers)
+        return batches
+    # "independent" holds a kernel per example and draw.
+    kernel_floats = draws * batch_size * max(int(np.prod(layer.loc.shape)) for layer in layers)
     most = max(1, _MAX_KERNEL_FLOATS // kernel_floats)
-    chunks = math.ceil(draws / most)
-    return chunks, math.ceil(draws / chunks)
+    return max(d for d in range(1, batches + 1) if batches % d == 0 and d <= most)
+
+
+def _draw(function, layers, estimator, x_batches, y_batches, draws, seed):
+    """Gradients for every batch: ``{layer: {"loc": (B, draws, in, out), "rho": ...}}``."""
+    batches, batch_size = x_batches.shape[:2]
+    per_chunk = _batches_per_chunk(layers, estimator, batches, batch_size, draws)
+    gradients = function(
+        tf.constant(x_batches),
+        tf.constant(y_batches),
+        tf.constant([seed, 0], tf.int64),
+        draws,
+        per_chunk,
+    )
+    return {
+        layer.name: {
+            "loc": loc.numpy().reshape(batches, draws, *loc.shape[1:]),
+            "rho": rho.numpy().reshape(batches, draws, *rho.shape[1:]),
+        }
+        for layer, loc, rho in zip(layers, gradients[0::2], gradients[1::2], strict=True)
+    }
 
 
 def gradient_samples(model, x, y, estimator: str, draws: int, seed: int = 0, noise_scale=1.0):
@@ -267,18 +296,26 @@ def gradient_samples(model, x, y, estimator: str, draws: int, seed: int = 0, noi
     draws = check_int("draws", draws, minimum=2)
     seed = check_int("seed", seed, minimum=0)
     function = gradient_function(model, estimator, noise_scale)
-    return _samples(function, layers, x, y, estimator, draws, seed)
-
-
-def _samples(function, layers, x, y, estimator, draws, seed):
-    chunks, chunk_size = _chunking(layers, estimator, len(x), draws)
-    gradients = function(
-        tf.constant(x), tf.constant(y), tf.constant([seed, 0], tf.int64), chunks, chunk_size
-    )
-    return {
-        layer.name: {"loc": loc.numpy()[:draws], "rho": rho.numpy()[:draws]}
-        for layer, loc, rho in zip(layers, gradients[0::2], gradients[1::2], strict=True)
-    }
+    if estimator == "independent":
+        # One batch, its draws in chunks that fit in memory: the same batch several times.
+        kernel_floats = len(x) * max(int(np.prod(layer.loc.shape)) for layer in layers)
+        per_chunk = max(1, min(draws, _MAX_KERNEL_FLOATS // kernel_floats))
+        copies = math.ceil(draws / per_chunk)
+        samples = _draw(
+            function,
+            layers,
+            estimator,
+            np.stack([x] * copies),
+            np.stack([y] * copies),
+            per_chunk,
+            seed,
+        )
+        return {
+            name: {k: v.reshape(-1, *v.shape[2:])[:draws] for k, v in grads.items()}
+            for name, grads in samples.items()
+        }
+    samples = _draw(function, layers, estimator, x[None], y[None], draws, seed)
+    return {name: {k: v[0] for k, v in grads.items()} for name, grads in samples.items()}
 
 
 def _check_batch_sizes(batch_sizes, examples: int) -> list[int]:
@@ -301,20 +338,24 @@ def gradient_variance(
     batch_sizes,
     *,
     estimators=ESTIMATORS,
-    draws: int = 64,
+    draws: int = 16,
+    batches: int = 8,
+    min_examples: int = 0,
     repeats: int = 3,
     seed: int = 0,
     noise_scale: float = 1.0,
 ) -> pd.DataFrame:
     """Variance of the gradient over weight noise, per layer, estimator and batch size.
 
-    Each repeat shuffles ``(x, y)``; the batch of size ``N`` is its first ``N`` examples, held
-    fixed (so larger batches contain the smaller ones). Each estimator then draws the
-    gradient ``draws`` times on it (:func:`gradient_samples`). The variance over draws of
-    each parameter's gradient (unbiased, in float64) is averaged over the ``loc`` or the
-    ``rho`` of a layer. Repeats use new batches and new noise, so their spread is the
-    interval the chapter reports.
-    :doc:`Chapter 7 </book/07_gradient_variance>` uses it.
+    For each repeat and batch size ``N``, ``batches`` batches of ``N`` examples are drawn from
+    ``(x, y)`` (without replacement within a batch) and held fixed; each estimator draws the
+    gradient ``draws`` times on each batch, all in one compiled call
+    (:func:`gradient_function`). The variance over draws of each parameter's gradient
+    (unbiased, in float64) is averaged over the batches and over the ``loc`` or the ``rho`` of
+    a layer. Averaging over batches matters: one example's gradient variance can be far from
+    another's, so a single fixed batch gives a jagged curve over ``N``. Repeats use new
+    batches and new noise, so their spread is the interval :doc:`Chapter 7
+    </book/07_gradient_variance>` reports.
 
     Parameters
     ----------
@@ -327,10 +368,16 @@ def gradient_variance(
         Batch sizes, each between 1 and the number of examples.
     estimators : sequence of str, default ESTIMATORS
         Any of ``"shared"``, ``"flipout"``, ``"local"``, ``"independent"``.
-    draws : int, default 64
+    draws : int, default 16
         Noise draws per batch, at least 2.
+    batches : int, default 8
+        Batches per batch size and repeat, at least 1.
+    min_examples : int, default 0
+        Use at least ``ceil(min_examples / N)`` batches of size ``N``, so that small batches,
+        which are cheap, still cover many examples (one example's gradient variance can be far
+        from another's).
     repeats : int, default 3
-        Batches (and noise seeds) per batch size, at least 1.
+        Independent repetitions of the whole measurement, at least 1.
     seed : int, default 0
         Non-negative seed of the batches and the noise.
     noise_scale : float, default 1.0
@@ -353,6 +400,8 @@ def gradient_variance(
         estimators = [estimators]
     estimators = [check_choice("estimators[i]", e, ESTIMATORS) for e in estimators]
     draws = check_int("draws", draws, minimum=2)
+    batches = check_int("batches", batches, minimum=1)
+    min_examples = check_int("min_examples", min_examples, minimum=0)
     repeats = check_int("repeats", repeats, minimum=1)
     seed = check_int("seed", seed, minimum=0)
     functions = {e: gradient_function(model, e, noise_scale) for e in estimators}
@@ -360,19 +409,19 @@ def gradient_variance(
     rows = []
     for repeat in range(repeats):
         rng = np.random.default_rng([seed, repeat])
-        # Nested batches: each batch holds the smaller ones, so that the curve over batch
-        # sizes is not jagged from swapping examples in and out.
-        order = rng.permutation(len(x))
         for batch_size in batch_sizes:
-            batch = order[:batch_size]
+            count = max(batches, math.ceil(min_examples / batch_size))
+            chosen = np.stack(
+                [rng.choice(len(x), size=batch_size, replace=False) for _ in range(count)]
+            )
             noise_seed = int(rng.integers(0, 2**31 - 1))
             for estimator, function in functions.items():
-                samples = _samples(
-                    function, layers, x[batch], y[batch], estimator, draws, noise_seed
+                samples = _draw(
+                    function, layers, estimator, x[chosen], y[chosen], draws, noise_seed
                 )
                 for layer_name, gradients in samples.items():
                     for parameter, values in gradients.items():
-                        variance = np.var(values.astype(np.float64), axis=0, ddof=1)
+                        variance = np.var(values.astype(np.float64), axis=1, ddof=1)
                         row = (estimator, layer_name, parameter, batch_size, repeat)
                         rows.append((*row, float(variance.mean())))
     return pd.DataFrame(
