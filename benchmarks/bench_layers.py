@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 import warnings
 
@@ -31,6 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 from bnnlib.layers import FlipoutDense  # noqa: E402
 from bnnlib.tfp_layers import tfp_dense_flipout  # noqa: E402
@@ -139,7 +141,8 @@ def main(argv=None) -> dict:
     for step in steps.values():  # trace, build, and let the caches warm up
         time_steps(step, x, y, args.warmup)
     samples = {variant: [] for variant in VARIANTS}
-    for _ in range(args.repeats):
+    # The runs take minutes: a progress bar (on stderr, out of the printed table) says how far.
+    for _ in tqdm(range(args.repeats), desc="repeats", unit="repeat", file=sys.stderr):
         for variant, step in steps.items():
             samples[variant].append(time_steps(step, x, y, args.steps))
 

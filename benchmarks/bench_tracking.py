@@ -25,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 import bnnlib  # noqa: E402
 from bnnlib.tfp_layers import tfp_dense_flipout  # noqa: E402
@@ -118,7 +119,8 @@ def main(argv=None) -> int:
     ratios = {name: [] for name in SETTINGS}
     cpu_ratios = {name: [] for name in SETTINGS}
     own_shares = {name: [] for name in SETTINGS}
-    for repeat in range(args.repeats):
+    # The runs take minutes: a progress bar (on stderr, out of the printed table) says how far.
+    for repeat in tqdm(range(args.repeats), desc="repeats", unit="repeat", file=sys.stderr):
         order = names if repeat % 2 == 0 else names[::-1]
         wall, cpu, own = {}, {}, {}
         for name in order:

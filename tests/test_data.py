@@ -61,3 +61,23 @@ def test_blundell_curve_known_values():
 def test_bad_arguments_are_rejected_with_a_clear_message(kwargs, error, message):
     with pytest.raises(error, match=message):
         toy_regression(**kwargs)
+
+
+def test_shuffled_data_are_the_same_examples_in_a_random_order():
+    x, y = toy_regression(200, seed=3)
+    xs, ys = toy_regression(200, seed=3, shuffle=True)
+    order = np.argsort(xs[:, 0])
+    np.testing.assert_array_equal(xs[order], x)
+    np.testing.assert_array_equal(ys[order], y)
+    assert not np.all(np.diff(xs[:, 0]) >= 0)  # not sorted: P(sorted) = 1/200!
+
+
+def test_first_examples_of_shuffled_data_spread_over_the_whole_range():
+    # The first 20 of 200 shuffled examples are a random subset, not the left end of x_range.
+    xs, _ = toy_regression(200, seed=3, shuffle=True)
+    assert xs[:20].max() > 0.25 and xs[:20].min() < 0.25
+
+
+def test_shuffle_must_be_a_bool():
+    with pytest.raises(TypeError, match="shuffle must be a bool"):
+        toy_regression(10, shuffle="yes")

@@ -129,19 +129,19 @@ def test_kernel_noise_is_standard_normal():
     assert abs(np.mean(np.abs(eps) > 2) - tail) < 5 * math.sqrt(tail * (1 - tail) / n)
 
 
-def test_one_kernel_perturbation_is_shared_by_the_batch_and_flipped_per_example():
+def test_one_kernel_perturbation_is_shared_by_the_batch_and_only_its_sign_flips_per_example():
     layer = built_layer()
-    x = np.repeat(inputs(batch=1), 6, axis=0)  # six identical examples
-    noise = layer.sample_noise(x)
-    outputs = layer.forward(x, **noise).numpy()
-    mean = (x @ layer.loc.numpy() + layer.bias.numpy())[0]
-    # Identical inputs see sign-flipped versions of one perturbation: the outputs differ, but
-    # each example's deviation from the mean is ± the same per-unit magnitude whenever its
-    # input signs agree with the first example's.
-    assert not np.allclose(outputs, outputs[0])
-    same_signs = np.all(noise["sign_in"].numpy() == noise["sign_in"].numpy()[0], axis=1)
-    deviation = np.abs(outputs - mean)
-    np.testing.assert_allclose(deviation[same_signs], deviation[:1].repeat(same_signs.sum(), 0))
+    # Six identical examples with one non-zero input: example i's perturbation of unit j is
+    # s_in[i] σ[0, j] ε[0, j] s_out[i, j], so its size |σ[0, j] ε[0, j]| is the same for every
+    # example, whatever the signs. A call that scaled each example's perturbation (or drew
+    # its own ε per example) would break the equality.
+    x = np.zeros((6, IN), np.float32)
+    x[:, 0] = 1.5
+    loc, _, bias = as_numpy(layer)
+    deviation = layer(x).numpy().astype(np.float64) - (x @ loc + bias)
+    np.testing.assert_allclose(np.abs(deviation), np.abs(deviation[:1]).repeat(6, 0), rtol=1e-5)
+    # ... and the signs do flip from example to example (probability 2**-15 that they do not).
+    assert len({tuple(row) for row in np.sign(deviation)}) > 1
 
 
 def test_each_call_draws_new_noise():
@@ -406,8 +406,52 @@ def test_saved_model_loads_with_identical_variables_and_outputs(tmp_path, suffix
 @pytest.mark.parametrize("cls", LAYER_CLASSES)
 def test_bad_arguments_raise(cls, kwargs, error):
     arguments = {"units": UNITS, **kwargs}
-    with pytest.raises(error):
+    name = next(iter(kwargs))
+    with pytest.raises(error, match=name if name != "activation" else "no_such_activation"):
         cls(**arguments)
+
+
+@pytest.mark.parametrize("cls", LAYER_CLASSES)
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_integer_inputs_are_cast_to_float_like_dense(cls, dtype):
+    layer, twin = built_layer(cls), built_layer(cls)  # same seed: the same noise on each call
+    x = np.arange(BATCH * IN).reshape(BATCH, IN) % 3
+    got = layer(x.astype(dtype))
+    assert got.dtype == tf.float32
+    np.testing.assert_allclose(got.numpy(), twin(x.astype(np.float32)).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("cls", LAYER_CLASSES)
+@pytest.mark.parametrize("method", ["sample_noise", "kl_divergence"])
+def test_using_an_unbuilt_layer_says_to_call_it_first(cls, method):
+    layer = cls(UNITS, seed=0)
+    arguments = (inputs(),) if method == "sample_noise" else ()
+    with pytest.raises(ValueError, match="call the layer on an input first"):
+        getattr(layer, method)(*arguments)
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "expected"),
+    [
+        ("eps", (IN + 1, UNITS), rf"\({IN}, {UNITS}\)"),
+        ("sign_in", (BATCH, IN + 1), rf"\({BATCH}, {IN}\)"),
+        ("sign_out", (BATCH - 1, UNITS), rf"\({BATCH}, {UNITS}\)"),
+    ],
+)
+def test_flipout_forward_names_the_expected_shape_of_wrong_noise(name, shape, expected):
+    layer = built_layer()
+    x = inputs()
+    noise = layer.sample_noise(x)
+    noise[name] = tf.ones(shape)
+    with pytest.raises(ValueError, match=rf"{name} must have shape {expected}, got"):
+        layer.forward(x, **noise)
+
+
+@pytest.mark.parametrize("cls", [ReparameterizationDense, LocalReparameterizationDense])
+def test_other_estimators_name_the_expected_shape_of_wrong_noise(cls):
+    layer = built_layer(cls)
+    with pytest.raises(ValueError, match="eps must have shape"):
+        layer.forward(inputs(), eps=tf.ones((BATCH + IN + 1, UNITS + 2)))
 
 
 def test_kl_weight_setter_validates():

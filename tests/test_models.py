@@ -124,7 +124,7 @@ def test_dense_kind_needs_no_num_examples():
         ({"kind": "dense", "hidden_units": (32, 0)}, ValueError),
         ({"kind": "dense", "seed": -1}, ValueError),
         ({"kind": "flipout", "units": 3}, ValueError),
-        ({"kind": "flipout", "seed": 1, "name": "mine"}, ValueError),
+        ({"kind": "flipout", "name": "mine", "seed": 1}, ValueError),
         ({"kind": "flipout", "kl_weight": -1.0}, ValueError),
         ({"kind": "flipout", "prior_scale": 0.0}, ValueError),
         ({"kind": "flipout", "no_such_argument": 1}, TypeError),
@@ -132,5 +132,18 @@ def test_dense_kind_needs_no_num_examples():
     ],
 )
 def test_bad_arguments_raise(kwargs, error):
-    with pytest.raises(error):
+    names = [key for key in kwargs if key != "kind"] or ["kind"]
+    with pytest.raises(error, match=names[0]):
         build(**kwargs)
+
+
+def test_a_misspelt_argument_is_named_with_the_real_one():
+    with pytest.raises(
+        TypeError, match="unexpected argument 'hidden'; did you mean 'hidden_units'"
+    ):
+        build("flipout", hidden=[16])
+
+
+def test_a_bad_hidden_size_names_its_position():
+    with pytest.raises(ValueError, match=r"hidden_units\[1\] must be an integer >= 1, got 0"):
+        build("dense", hidden_units=(32, 0))

@@ -1,11 +1,13 @@
 """bnnlib.plots, Chapter 4's figures: drawn from PosteriorHistory records, checked inputs."""
 
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from IPython.display import HTML
 
-from bnnlib import plots
+from bnnlib import plots, slider
 from bnnlib.tracking import PosteriorHistory
 
 KERNEL = (6, 5)
@@ -26,7 +28,7 @@ def make_history(layer, layer_type, sigma0, weight_index=None, records=RECORDS, 
         loss = np.nan if record == 0 else 2.0 / (record + 1) + 1.0
         layer_values = (loc, sigma_now, np.zeros(5, "float32"), np.zeros(5, "float32"), 0.5)
         # Records are appended the way PosteriorTracker does after each epoch.
-        history._append(record * 10, record, loss, 1.0 - 0.1 * record, {layer: layer_values})
+        history.append(record * 10, record, loss, 1.0 - 0.1 * record, {layer: layer_values})
     return history
 
 
@@ -137,6 +139,26 @@ def test_snr_histograms_draw_one_histogram_per_record(flipout_history):
     assert ax.get_xscale() == "log"
 
 
+def test_snr_histograms_give_each_record_its_own_colour_and_line_style(flipout_history):
+    ax = plots.plot_snr_histograms(flipout_history, "flipout", records=[0, 2, 4, -1])
+    styles = {(patch.get_edgecolor(), patch.get_linestyle()) for patch in ax.patches}
+    colours = {patch.get_edgecolor() for patch in ax.patches}
+    assert len(styles) == 4 and len(colours) == 4
+
+
+def test_snr_histograms_count_tiny_ratios_in_the_first_bin(flipout_history):
+    history = make_history("flipout", "FlipoutDense", sigma0=0.05, seed=1)
+    history.append(60, 6, 1.0, 0.5, {"flipout": (
+        np.full(30, 1e-9, "float32"), np.full(30, 0.5, "float32"),
+        np.zeros(5, "float32"), np.zeros(5, "float32"), 0.5,
+    )})  # fmt: skip
+    ax = plots.plot_snr_histograms(history, "flipout", records=[-1], min_snr=1e-3)
+    assert ax.get_xlim()[0] == pytest.approx(1e-3)  # not 1e-9
+    heights = [patch for patch in ax.patches][0].get_path().vertices[:, 1]
+    assert heights.max() == 30  # all thirty SNRs of 2e-9 are in the first bin
+    assert "below 0.001 in the first bin" in ax.get_xlabel()
+
+
 def test_snr_histograms_default_to_first_and_last_records(flipout_history):
     ax = plots.plot_snr_histograms(flipout_history, "flipout")
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
@@ -182,6 +204,28 @@ def test_epoch_slider_is_self_contained_html_under_two_megabytes(dense_history, 
     assert "http://" not in slider.data and "https://" not in slider.data
     assert 'class="fa' not in slider.data  # buttons labelled without the web icon font
     assert plt.get_fignums() == []  # no stray static copy of the figure
+
+
+def test_epoch_slider_image_has_alt_text_and_the_widget_shrinks_to_the_screen(
+    dense_history, flipout_history
+):
+    slider = plots.epoch_slider(dense_history, flipout_history, ("dense", "flipout"), max_frames=2)
+    assert re.search(r'<img id="_anim_img\w+" alt="Animation with a slider[^"]+">', slider.data)
+    assert ".animation img{max-width:100%;height:auto}" in slider.data
+    assert "anim-slider{max-width:100%}" in slider.data
+    mine = plots.epoch_slider(
+        dense_history, flipout_history, ("dense", "flipout"), max_frames=2, alt='μ & "σ"'
+    )
+    assert 'alt="μ &amp; &quot;σ&quot;"' in mine.data
+
+
+def test_epoch_slider_axes_cover_the_points_not_the_two_sigma_bars(dense_history):
+    wide = make_history("flipout", "FlipoutDense", sigma0=5.0, seed=1)  # bars of ±10
+    data = slider.slider_data(dense_history, wide, ("dense", "flipout"))
+    low, high = data.limits
+    points = np.concatenate([data.w.ravel(), data.mu.ravel()])
+    assert low <= points.min() and high >= points.max()
+    assert high - low < 2 * np.ptp(points)  # not stretched to the ±2σ bars
 
 
 def test_epoch_slider_gives_the_same_html_for_the_same_histories(dense_history, flipout_history):

@@ -1,5 +1,6 @@
 """bnnlib.set_seed: one call makes Python, NumPy and TensorFlow repeat themselves."""
 
+import os
 import random
 
 import numpy as np
@@ -58,3 +59,11 @@ def test_out_of_range_seed_is_a_value_error(seed):
 def test_non_bool_deterministic_is_a_type_error():
     with pytest.raises(TypeError, match="deterministic must be a bool"):
         bnnlib.set_seed(0, deterministic="yes")
+
+
+def test_set_seed_leaves_pythonhashseed_alone(monkeypatch):
+    # Setting it from a running interpreter does nothing for that interpreter: set_seed must
+    # not pretend otherwise by writing it.
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    bnnlib.set_seed(5)
+    assert "PYTHONHASHSEED" not in os.environ

@@ -123,6 +123,7 @@ def test_factory_layer_trains_in_a_model():
         ({"units": 2.5, "num_examples": 1}, TypeError, "units must be an integer"),
         ({"units": 2, "num_examples": 0}, ValueError, "num_examples must be an integer >= 1"),
         ({"units": 2, "num_examples": 10, "seed": -1}, ValueError, "seed must be"),
+        ({"units": 2, "num_examples": 10, "seed": 2**31}, ValueError, r"seed must be .* 2\*\*31"),
         ({"units": 2, "num_examples": 10, "kl_weight": -1.0}, ValueError, "kl_weight must be >= 0"),
         (
             {"units": 2, "num_examples": 10, "kl_weight": float("inf")},

@@ -206,10 +206,36 @@ def test_kl_part_is_the_sum_of_the_models_losses(trained):
     np.testing.assert_allclose(trained.history.kl[-1], float(sum(model.losses)), rtol=1e-6)
 
 
-def test_loss_is_what_keras_reports_and_nll_is_loss_minus_kl(trained):
+# The KL factor each layer of every_layer_type() applies, and whether its bias has a posterior.
+KL_FACTORS = {
+    "bnn_flipout": 1 / N_EXAMPLES,
+    "bnn_reparam": 0.5,
+    "bnn_local": 1.0,
+    "tfp_flipout": 1 / N_EXAMPLES,
+    "tfp_reparam": 1.0,
+    "tfp_local": 1.0,
+}
+
+
+def normal_kl_to_standard_normal(loc, sigma):
+    """KL(Normal(loc, sigma) || Normal(0, 1)) summed over the last axis, in float64."""
+    loc, sigma = loc.astype(np.float64), sigma.astype(np.float64)
+    return np.sum(-np.log(sigma) + (sigma**2 + loc**2) / 2 - 0.5, axis=-1)
+
+
+def test_loss_is_what_keras_reports_and_its_kl_part_is_the_closed_form_kl(trained):
     history = trained.history
     np.testing.assert_allclose(history.loss[1:], trained.keras_loss, rtol=1e-6)
-    np.testing.assert_allclose(history.nll, history.loss - history.kl)
+    # The KL of every layer at every record, from the recorded μ and σ by the closed form.
+    kl = sum(
+        factor * normal_kl_to_standard_normal(history.loc(name), history.sigma(name))
+        for name, factor in KL_FACTORS.items()
+    )
+    kl += 0.5 * normal_kl_to_standard_normal(
+        history.bias_loc("bnn_reparam"), history.bias_sigma("bnn_reparam")
+    )
+    np.testing.assert_allclose(history.kl, kl, rtol=1e-5)
+    np.testing.assert_allclose(history.nll[1:], history.loss[1:] - kl[1:], rtol=1e-5, atol=1e-6)
 
 
 def test_record_zero_has_a_kl_but_no_loss(trained):
@@ -363,6 +389,39 @@ def test_kl_that_needs_a_posterior_sample_is_recorded_as_nan_with_a_warning():
     assert np.isnan(history.layer_kl("mc")[0]) and np.isnan(history.kl[0])
 
 
+def test_record_in_a_custom_loop_equals_the_variables_after_each_step():
+    model = small_model(kind="flipout")
+    x, y = data()
+    optimizer = keras.optimizers.Adam(0.05)
+    tracker = PosteriorTracker()
+    tracker.record(model)  # record 0
+    expected = [model.layers[0].sigma.numpy().reshape(-1)]
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((model(x) - y) ** 2) + tf.add_n(model.losses)
+        optimizer.apply_gradients(
+            zip(
+                tape.gradient(loss, model.trainable_variables),
+                model.trainable_variables,
+                strict=True,
+            )
+        )
+        tracker.record(model, loss=float(loss))
+        expected.append(model.layers[0].sigma.numpy().reshape(-1))
+    history = tracker.history
+    np.testing.assert_array_equal(history.sigma("layer0"), np.stack(expected))
+    np.testing.assert_array_equal(history.epochs, [0, 1, 2, 3])
+    np.testing.assert_array_equal(history.steps, [0, 1, 2, 3])
+    assert np.isnan(history.loss[0]) and np.all(np.isfinite(history.loss[1:]))
+
+
+def test_record_with_another_model_starts_a_new_history():
+    tracker = PosteriorTracker()
+    tracker.record(small_model(kind="flipout"))
+    tracker.record(small_model(units=(4,), kind="dense"))
+    assert len(tracker.history) == 1 and tracker.history.kernel_shape("layer0") == (3, 4)
+
+
 # -- wrong use -------------------------------------------------------------------------------
 
 
@@ -371,10 +430,13 @@ def test_kl_that_needs_a_posterior_sample_is_recorded_as_nan_with_a_warning():
     [
         ({"every": "step"}, ValueError, "every must be"),
         ({"every": 0}, ValueError, "every must be an integer >= 1"),
-        ({"every": 2.5}, TypeError, "every must be an integer"),
+        ({"every": 2.5}, TypeError, "every must be .* an integer >= 1, got float"),
         ({"max_weights_per_layer": 0}, ValueError, "max_weights_per_layer must be"),
         ({"seed": -1}, ValueError, "seed must be"),
         ({"layers": "dense"}, TypeError, "layers must be a sequence"),
+        ({"layers": 5}, TypeError, "layers must be a sequence of layer names .*got int 5"),
+        ({"layers": [1, 2]}, TypeError, "layers must be a sequence of layer names"),
+        ({"layers": []}, ValueError, "layers is empty"),
     ],
 )
 def test_tracker_rejects_bad_arguments(kwargs, error, message):
@@ -388,6 +450,42 @@ def test_tracker_rejects_an_unbuilt_model():
     x, y = data()
     with pytest.raises(ValueError, match="needs a built model"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[PosteriorTracker()])
+
+
+def test_tracker_refuses_a_model_with_nothing_to_track():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dropout(0.1)])
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match="nothing to track"):
+        start(PosteriorTracker(), model)
+
+
+@pytest.mark.parametrize(
+    ("every", "error"), [("week", ValueError), (0, ValueError), (1.5, TypeError)]
+)
+def test_history_refuses_an_unknown_every(every, error):
+    with pytest.raises(error, match="every must be"):
+        PosteriorHistory({}, every=every)
+
+
+def test_load_of_a_history_with_an_unknown_every_raises_value_error(trained, tmp_path):
+    path = trained.history.save(tmp_path / "history.npz")
+    rewrite(path, lambda metadata, arrays: metadata.update(every="week"))
+    with pytest.raises(ValueError, match="every must be"):
+        PosteriorHistory.load(path)
+
+
+def test_load_of_a_member_that_is_not_an_array_names_the_file_and_member(trained, tmp_path):
+    path = trained.history.save(tmp_path / "history.npz")
+    damaged = tmp_path / "damaged.npz"
+    # A member that is not in NumPy's format: np.load hands back its raw bytes, not an array.
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(damaged, "w") as target:
+        for item in source.infolist():
+            if item.filename == "loc_0.npy":
+                target.writestr("loc_0", b"not an array")
+            else:
+                target.writestr(item, source.read(item))
+    with pytest.raises(ValueError, match=r"damaged\.npz.*member 'loc_0' is not"):
+        PosteriorHistory.load(damaged)
 
 
 def test_tracker_rejects_an_unknown_layer_name():
@@ -405,10 +503,11 @@ def test_history_rejects_an_unknown_layer(trained):
 # -- derived values --------------------------------------------------------------------------
 
 
-def test_snr_is_abs_loc_over_sigma(trained):
-    history = trained.history
-    expected = np.abs(history.loc("tfp_flipout")) / history.sigma("tfp_flipout")
-    np.testing.assert_allclose(history.snr("tfp_flipout"), expected)
+@pytest.mark.parametrize("layer", ["bnn_flipout", "tfp_flipout"])
+def test_snr_at_the_end_is_abs_mean_over_sigma_of_the_trained_layer(trained, layer):
+    loc, sigma, _, _ = trained.final[layer]  # read from the layer's own variables
+    expected = np.abs(loc.astype(np.float64)) / sigma.astype(np.float64)
+    np.testing.assert_allclose(trained.history.snr(layer)[-1], expected.reshape(-1), rtol=1e-6)
 
 
 def test_snr_is_infinite_for_dense_weights(trained):
@@ -536,16 +635,17 @@ def test_load_of_a_damaged_member_raises_value_error(trained, tmp_path):
         for item in source.infolist():
             content = source.read(item)
             target.writestr(item, content[:20] if item.filename == "loss.npy" else content)
-    with pytest.raises(ValueError, match="truncated or corrupt"):
+    with pytest.raises(ValueError, match=r"damaged\.npz.*member 'loss'"):
         PosteriorHistory.load(damaged)
 
 
 # -- posterior_summary -----------------------------------------------------------------------
 
 
-def test_summary_has_one_row_per_recognised_layer(trained):
+def test_summary_has_one_row_per_recognised_layer_then_the_whole_model(trained):
     summary = posterior_summary(trained.model)
-    assert list(summary.layer) == ALL_LAYERS
+    assert list(summary.layer) == [*ALL_LAYERS, "(all layers)"]
+    assert list(posterior_summary(trained.model, whole_model=False).layer) == ALL_LAYERS
     assert (
         summary.loc[summary.layer == "tfp_local", "type"].item() == "DenseLocalReparameterization"
     )
@@ -569,6 +669,17 @@ def test_summary_values_match_a_direct_computation(trained, layer):
     np.testing.assert_allclose(row.kl, trained.history.layer_kl(layer)[-1], rtol=1e-6)
 
 
+def test_whole_model_row_pools_the_kernel_weights_of_every_layer(trained):
+    summary = posterior_summary(trained.model).set_index("layer")
+    whole = summary.loc["(all layers)"]
+    sigmas = np.concatenate(
+        [read_layer(trained.model.get_layer(name))[1].reshape(-1) for name in ALL_LAYERS]
+    ).astype(float)
+    assert whole.weights == sigmas.size == summary.weights.iloc[:-1].sum()
+    np.testing.assert_allclose(whole.sigma_q50, np.median(sigmas))
+    np.testing.assert_allclose(whole.kl, trained.history.kl[-1], rtol=1e-6)
+
+
 def test_summary_of_a_dense_layer_has_zero_sigma_infinite_snr_and_no_kl(trained):
     row = posterior_summary(trained.model).set_index("layer").loc["dense"]
     assert row.sigma_q50 == 0 and np.isinf(row.snr_q50) and row.kl == 0
@@ -579,7 +690,7 @@ def test_summary_counts_weights_whose_sigma_is_near_the_prior():
     layer = model.layers[0]
     softplus_inverse = np.log(np.expm1(np.array([2.0, 2.15, 2.25, 0.05])))  # σ of each row
     layer.rho.assign(np.repeat(softplus_inverse[:3, None], 4, axis=1).astype("float32"))
-    summary = posterior_summary(model, prior_scale=2.0)
+    summary = posterior_summary(model, prior_scale=2.0, whole_model=False)
     assert summary.near_prior.item() == pytest.approx(2 / 3)  # σ = 2 and 2.15, not 2.25
 
 

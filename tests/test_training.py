@@ -80,8 +80,37 @@ def test_gaussian_nll_pairs_flat_targets_with_column_predictions_example_by_exam
 )
 def test_gaussian_nll_rejects_bad_noise_scales(noise_scale, error):
     y, mean = targets_and_predictions(shape=(2, 1))
-    with pytest.raises(error):
+    with pytest.raises(error, match="noise_scale"):
         gaussian_nll(y, mean, noise_scale)
+
+
+def test_gaussian_nll_with_one_scale_per_example_scores_each_example_with_its_own():
+    y, mean = targets_and_predictions(shape=(4, 1))
+    scales = np.array([0.1, 0.2, 0.5, 1.0], np.float32)
+    # Written out example by example: example i is scored with scale i only.
+    expected = np.mean([normal_nll(y[i, 0], mean[i, 0], scales[i]) for i in range(4)])
+    np.testing.assert_allclose(gaussian_nll(y, mean, scales).numpy(), expected, rtol=1e-5)
+
+
+def test_gaussian_nll_with_a_column_of_scales_scores_each_example_with_its_own():
+    y, mean = targets_and_predictions(shape=(4, 2))
+    scales = np.array([[0.1], [0.2], [0.5], [1.0]], np.float32)
+    expected = np.mean(
+        [sum(normal_nll(y[i, j], mean[i, j], scales[i, 0]) for j in range(2)) for i in range(4)]
+    )
+    np.testing.assert_allclose(gaussian_nll(y, mean, scales).numpy(), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(3,), (4, 2), (2, 2), (4, 1, 1)])
+def test_gaussian_nll_refuses_a_scale_not_aligned_with_the_examples(shape):
+    y, mean = targets_and_predictions(shape=(4, 1))
+    with pytest.raises(ValueError, match=r"noise_scale must have shape \(\), \(4,\)"):
+        gaussian_nll(y, mean, np.full(shape, 0.5, np.float32))
+
+
+def test_gaussian_nll_refuses_an_empty_batch():
+    with pytest.raises(ValueError, match="empty batch"):
+        gaussian_nll(np.zeros((0, 1)), np.zeros((0, 1), np.float32), 0.5)
 
 
 def test_gaussian_nll_rejects_mismatched_shapes():
@@ -117,7 +146,7 @@ def test_kl_weight_per_example_is_one_over_n():
 
 @pytest.mark.parametrize(("value", "error"), [(0, ValueError), (-5, ValueError), (2.0, TypeError)])
 def test_kl_weight_per_example_rejects_bad_sizes(value, error):
-    with pytest.raises(error):
+    with pytest.raises(error, match="num_examples"):
         kl_weight_per_example(value)
 
 
@@ -215,7 +244,8 @@ def test_a_changed_kl_weight_changes_the_compiled_loss():
     ],
 )
 def test_kl_annealing_rejects_bad_arguments(kwargs, error):
-    with pytest.raises(error):
+    name = [key for key in kwargs if key != "epochs" or len(kwargs) == 1][0]
+    with pytest.raises(error, match=name):
         KLAnnealing(small_flipout_model(), **kwargs)
 
 
@@ -227,8 +257,33 @@ def test_kl_annealing_needs_bnnlib_bayesian_layers():
         KLAnnealing([keras.layers.Dense(1)], epochs=3)
     with pytest.raises(ValueError, match="empty"):
         KLAnnealing([], epochs=3)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="layers_or_model"):
         KLAnnealing(3, epochs=3)
+
+
+def test_creating_kl_annealing_again_after_a_ramp_keeps_the_base_weight():
+    model = small_flipout_model(kl_weights=(0.5, 0.1))
+    x, y = np.ones((4, 2), np.float32), np.ones((4, 1), np.float32)
+    model.compile("sgd", "mse")
+    # A ramp cut short (2 of 10 epochs) leaves the weights low, as an interrupted cell does.
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[KLAnnealing(model, epochs=10)])
+    assert model.layers[0].kl_weight < 0.5
+    again = KLAnnealing(model, epochs=10)  # the cell run a second time
+    bases = {
+        layer.name: base for layer, base in zip(again.layers, again.base_kl_weights, strict=True)
+    }
+    np.testing.assert_allclose([bases[layer.name] for layer in model.layers], [0.5, 0.1], rtol=1e-6)
+
+
+def test_kl_annealing_takes_a_weight_set_by_hand_after_a_ramp_as_the_new_base():
+    model = small_flipout_model(kl_weights=(0.5, 0.1))
+    KLAnnealing(model, epochs=10).on_epoch_begin(1)
+    model.layers[0].kl_weight = 0.25
+    again = KLAnnealing(model, epochs=10)
+    bases = {
+        layer.name: base for layer, base in zip(again.layers, again.base_kl_weights, strict=True)
+    }
+    assert bases[model.layers[0].name] == 0.25
 
 
 # --- Putting it together -------------------------------------------------------------------

@@ -65,3 +65,25 @@ def draw_seed(rng: np.random.Generator | None = None) -> int:
     if rng is None:
         return int(np.random.randint(0, MAX_SEED))  # noqa: NPY002 (the global one, on purpose)
     return int(rng.integers(0, MAX_SEED))
+
+
+def check_seed(name: str, value, *, maximum: int = MAX_SEED, allow_none: bool = False):
+    """Return ``value`` if it is an integer seed in ``[0, maximum]`` (or ``None`` if allowed)."""
+    value = check_int(name, value, minimum=0, allow_none=allow_none)
+    if value is not None and value > maximum:
+        bound = "2**31 - 1" if maximum == MAX_SEED else str(maximum)
+        raise ValueError(f"{name} must be an integer in [0, {bound}], got {value}")
+    return value
+
+
+def check_every(name: str, value):
+    """Return ``value`` if it is ``"epoch"`` or an integer number of steps >= 1."""
+    if isinstance(value, str):
+        if value != "epoch":
+            raise ValueError(f'{name} must be "epoch" or an integer >= 1, got {value!r}')
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f'{name} must be "epoch" or an integer >= 1, got {type(value).__name__} {value!r}'
+        )
+    return check_int(name, value, minimum=1)

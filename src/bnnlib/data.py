@@ -1,6 +1,6 @@
 """Small data sets made on the spot, so that nothing is downloaded at run time.
 
-Chapter 1 introduces :func:`toy_regression`; later chapters train on it.
+:doc:`Chapter 1 </book/01_anatomy>` introduces :func:`toy_regression`; later chapters train on it.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from bnnlib._checks import check_float, check_int
+from bnnlib._checks import check_float, check_int, check_seed
 
 __all__ = ["blundell_curve", "toy_regression"]
 
@@ -38,6 +38,7 @@ def toy_regression(
     noise: float = 0.02,
     seed: int = 0,
     x_range: tuple[float, float] = (0.0, 0.5),
+    shuffle: bool = False,
 ):
     """Draw the 1-D regression problem of Blundell et al. (2015), Sec. 5.2.
 
@@ -55,11 +56,15 @@ def toy_regression(
         Seed of the NumPy generator that draws ``x`` and ε; the same seed gives the same data.
     x_range : tuple of two floats, default (0.0, 0.5)
         ``(low, high)`` with ``low < high``: where the inputs are drawn.
+    shuffle : bool, default False
+        Return the examples in a random order (fixed by ``seed``) instead of sorted by ``x``:
+        the same examples, so the first ``m`` of them are a random subset of size ``m``, and
+        subsets of growing size are nested (data-set size experiments).
 
     Returns
     -------
     x, y : numpy.ndarray
-        Two float32 arrays of shape ``(n, 1)``, sorted by ``x``.
+        Two float32 arrays of shape ``(n, 1)``, sorted by ``x`` unless ``shuffle=True``.
 
     Raises
     ------
@@ -68,7 +73,9 @@ def toy_regression(
     """
     n = check_int("n", n, minimum=1)
     noise = check_float("noise", noise, minimum=0.0)
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_seed("seed", seed)
+    if not isinstance(shuffle, bool):
+        raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__} {shuffle!r}")
     if (
         not isinstance(x_range, tuple | list)
         or len(x_range) != 2
@@ -85,4 +92,7 @@ def toy_regression(
     eps = rng.normal(0.0, noise, size=n)
     # x + 0.3 sin(2π(x+ε)) + 0.3 sin(4π(x+ε)) + ε is exactly the noise-free curve at x + ε.
     y = blundell_curve(x + eps)
+    if shuffle:  # drawn after the data, so the examples are those of shuffle=False
+        order = rng.permutation(n)
+        x, y = x[order], y[order]
     return x.astype(np.float32)[:, None], y.astype(np.float32)[:, None]

@@ -6,12 +6,13 @@ and the same analytic KL term. They differ only in how a forward pass turns that
 noisy outputs:
 
 * :class:`FlipoutDense` — one kernel perturbation per call, decorrelated across the examples
-  of a batch by random sign flips (Wen et al. 2018). Chapter 2 derives it.
+  of a batch by random sign flips (Wen et al. 2018). :doc:`Chapter 2
+  </book/02_flipout_from_scratch>` derives it.
 * :class:`ReparameterizationDense` — one kernel sample per call, shared by the whole batch.
 * :class:`LocalReparameterizationDense` — samples the pre-activations instead of the weights
   (Kingma et al. 2015).
 
-Chapter 7 compares the variance of their gradients.
+Their gradients differ in variance, which is why Flipout exists (Wen et al. 2018).
 
 **Reproducible noise.** ``tfp.layers.DenseFlipout`` seeds only its sign flips. These layers
 make *all* their randomness a function of ``seed``: the initial values, and every noise draw.
@@ -22,6 +23,19 @@ that every draw increments. A counter rather than a ``tf.random.Generator`` beca
 ordinary layer weight: it works inside ``model.fit``'s compiled step, and it is saved and
 loaded with the other weights, so a reloaded model continues exactly the noise sequence of the
 original.
+
+**Under** ``tf.distribute``. Built inside a strategy's scope (for example
+``tf.distribute.MirroredStrategy``), the layers train on every replica. All replicas share the
+call counter, and each folds its replica id into the seed (call ``c`` of replica ``r`` of ``R``
+uses ``c R + r``), so the replicas draw *different* noise, as the examples of one undivided
+batch would; without a strategy the seed is the counter itself, so nothing changes for one
+device. The noise then depends on the number of replicas: a run on two devices does not repeat
+a run on one.
+
+**Saving and loading.** The layers are registered with Keras under the package name
+``bnnlib`` (``bnnlib>FlipoutDense``). Keras can only rebuild them after ``import bnnlib`` (any
+bnnlib module will do) in the process that calls ``tf_keras.models.load_model``; without it
+Keras stops with a ``TypeError`` about ``FlipoutDense``.
 """
 
 from __future__ import annotations
@@ -33,9 +47,14 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from bnnlib._checks import MAX_SEED, check_float, check_int, draw_seed
+from bnnlib._checks import MAX_SEED, check_float, check_int, check_seed, draw_seed
 
-__all__ = ["FlipoutDense", "LocalReparameterizationDense", "ReparameterizationDense"]
+__all__ = [
+    "BayesianDense",
+    "FlipoutDense",
+    "LocalReparameterizationDense",
+    "ReparameterizationDense",
+]
 
 
 # Each kind of noise gets its own random stream, keyed from the layer's seed.
@@ -82,6 +101,14 @@ def _standard_normal(shape, seed, dtype):
     return tf.cast(tf.reshape(normals[:size], shape), dtype)
 
 
+def _replica():
+    """``(replica id, number of replicas)`` of the running ``tf.distribute`` step, or (0, 1)."""
+    context = tf.distribute.get_replica_context()
+    if context is None:  # in a strategy's cross-replica context: one draw, as without it
+        return 0, 1
+    return context.replica_id_in_sync_group, context.num_replicas_in_sync
+
+
 def _normal_kl_to_prior(loc, scale, prior_scale: float):
     """``sum KL(Normal(loc, scale) || Normal(0, prior_scale))`` over all elements.
 
@@ -97,8 +124,11 @@ def _normal_kl_to_prior(loc, scale, prior_scale: float):
     )
 
 
-class _BayesianDense(keras.layers.Layer):
+class BayesianDense(keras.layers.Layer):
     """What the three estimators share: arguments, variables, KL term, config.
+
+    Not a layer to use on its own (it has no forward pass): ``isinstance(layer,
+    BayesianDense)`` asks whether a layer is one of bnnlib's three.
 
     A subclass provides ``sample_noise(inputs)``, returning a dict of noise tensors, and
     ``forward(inputs, **noise)``, the layer's equation with that noise plugged in.
@@ -126,9 +156,7 @@ class _BayesianDense(keras.layers.Layer):
         if not isinstance(bayesian_bias, bool):
             raise TypeError(f"bayesian_bias must be a bool, got {type(bayesian_bias).__name__}")
         self.bayesian_bias = bayesian_bias
-        seed = check_int("seed", seed, minimum=0, allow_none=True)
-        if seed is not None and seed > MAX_SEED:
-            raise ValueError(f"seed must be <= 2**31 - 1, got {seed}")
+        seed = check_seed("seed", seed, allow_none=True)
         self.seed = draw_seed() if seed is None else seed
         self.loc_initializer_stddev = check_float(
             "loc_initializer_stddev", loc_initializer_stddev, minimum=0.0
@@ -199,10 +227,38 @@ class _BayesianDense(keras.layers.Layer):
             trainable=False,
         )
         self._noise_counter = self.add_weight(
-            name="noise_counter", shape=(), dtype=tf.int64, initializer="zeros", trainable=False
+            name="noise_counter",
+            shape=(),
+            dtype=tf.int64,
+            initializer="zeros",
+            trainable=False,
+            # Under tf.distribute every replica advances it alike; keep the first's value.
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
         )
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: in_features})
         super().build(input_shape)
+
+    def _as_inputs(self, inputs):
+        """``inputs`` as a tensor of the layer's dtype: integers are cast, as ``Dense`` does."""
+        inputs = tf.convert_to_tensor(inputs)
+        if inputs.dtype != self.compute_dtype:
+            inputs = tf.cast(inputs, self.compute_dtype)
+        return inputs
+
+    def _require_built(self, what: str) -> None:
+        """Refuse ``what`` before the variables exist, saying how to create them."""
+        if not self.built:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} has no variables yet, so {what} is not "
+                "defined: call the layer on an input first (or call layer.build(input_shape))"
+            )
+
+    def _check_noise_shape(self, name: str, noise, expected) -> None:
+        """Refuse noise whose shape is not ``expected`` (a tuple; None where any size goes)."""
+        shape = tf.TensorShape(getattr(noise, "shape", np.shape(noise)))
+        if not shape.is_compatible_with(tf.TensorShape(expected)):
+            shown = "(" + ", ".join("batch" if n is None else str(n) for n in expected) + ")"
+            raise ValueError(f"{name} must have shape {shown}, got {tuple(shape.as_list())}")
 
     def _rho_initializer(self, seed: int):
         return keras.initializers.RandomNormal(
@@ -247,13 +303,15 @@ class _BayesianDense(keras.layers.Layer):
         ``sum KL(Normal(loc, σ) || Normal(0, prior_scale))`` over the kernel, plus the bias
         when ``bayesian_bias=True``, computed in closed form. This is *not* multiplied by
         ``kl_weight``; the term added to the layer's losses on every call is
-        :meth:`kl_loss`, ``kl_weight * kl_divergence()``. Chapter 3 explains the term.
+        :meth:`kl_loss`, ``kl_weight * kl_divergence()``. :doc:`Chapter 3 </book/03_objective>`
+        explains the term.
 
         Returns
         -------
         tf.Tensor
             A scalar.
         """
+        self._require_built("kl_divergence()")
         return self._kl_divergence(self.sigma)
 
     def _kl_divergence(self, sigma):
@@ -278,7 +336,7 @@ class _BayesianDense(keras.layers.Layer):
     @tf.autograph.experimental.do_not_convert
     def call(self, inputs, training=None):
         """Draw noise, add ``kl_loss()`` to the losses, return :meth:`forward` of ``inputs``."""
-        inputs = tf.convert_to_tensor(inputs, dtype=self.compute_dtype)
+        inputs = self._as_inputs(inputs)
         # σ = softplus(ρ) once per call, for both the KL and the outputs: softplus over every
         # weight (and its gradient) is one of the costlier steps of a training step on a CPU.
         sigma = self.sigma
@@ -288,6 +346,13 @@ class _BayesianDense(keras.layers.Layer):
     def _next_seeds(self) -> dict:
         """Advance the call counter; return a stateless seed pair for each noise stream."""
         count = tf.convert_to_tensor(self._noise_counter.assign_add(1))
+        # Under tf.distribute every replica runs this with the same counter: fold the replica
+        # id into the seed, so that the replicas draw different noise, as different examples
+        # of one batch do. Call c of replica r of R uses c R + r: with one replica (no
+        # strategy), exactly the counter.
+        replica_id, replicas = _replica()
+        if replicas > 1:
+            count = count * replicas + tf.cast(replica_id, tf.int64)
         return {
             stream: tf.stack([tf.constant(key, dtype=tf.int64), count])
             for stream, key in self._noise_keys.items()
@@ -310,6 +375,7 @@ class _BayesianDense(keras.layers.Layer):
             return self.bias
         if bias_eps is None:
             raise ValueError("bias_eps is needed: this layer's bias is Bayesian")
+        self._check_noise_shape("bias_eps", bias_eps, (self.units,))
         return self.bias_loc + self.bias_sigma * bias_eps
 
     def compute_output_shape(self, input_shape):
@@ -392,7 +458,7 @@ _SHARED_PARAMETERS = """
 
 
 @keras.saving.register_keras_serializable(package="bnnlib")
-class FlipoutDense(_BayesianDense):
+class FlipoutDense(BayesianDense):
     r"""Dense layer with a Normal weight posterior, sampled with Flipout (Wen et al. 2018).
 
     For inputs ``x`` of shape ``(batch, in_features)`` a call computes
@@ -408,7 +474,8 @@ class FlipoutDense(_BayesianDense):
     probability 1/2, drawn per example. Each example therefore sees its own kernel
     ``μ + (σ ∘ ε) ∘ (s_in s_outᵀ)`` (its signs' outer product flips entries of the shared
     perturbation): marginally ``Normal(μ, σ)`` and nearly uncorrelated with the other examples'
-    kernels, for the price of a second matrix product. Chapter 2 derives
+    kernels, for the price of a second matrix product. :doc:`Chapter 2
+    </book/02_flipout_from_scratch>` derives
     the formula and checks it against ``tfp.layers.DenseFlipout``.
 
     With ``bayesian_bias=True``, ``b = bias_loc + softplus(bias_rho) ∘ ε_b`` with one
@@ -441,7 +508,8 @@ class FlipoutDense(_BayesianDense):
             (shape ``(batch, units)``), and ``bias_eps`` (shape ``(units,)``) if the bias is
             Bayesian: the keyword arguments of :meth:`forward`.
         """
-        inputs = tf.convert_to_tensor(inputs, dtype=self.compute_dtype)
+        self._require_built("sample_noise()")
+        inputs = self._as_inputs(inputs)
         seeds = self._next_seeds()
         input_shape = tf.shape(inputs)
         output_shape = tf.concat([input_shape[:-1], [self.units]], axis=0)
@@ -475,6 +543,12 @@ class FlipoutDense(_BayesianDense):
         tf.Tensor
             ``activation(x μ + ((x ∘ s_in)(σ ∘ ε)) ∘ s_out + b)``, shape ``(batch, units)``.
         """
+        self._require_built("forward()")
+        inputs = self._as_inputs(inputs)
+        batch = inputs.shape[0]
+        self._check_noise_shape("eps", eps, tuple(self.loc.shape))
+        self._check_noise_shape("sign_in", sign_in, (batch, self.loc.shape[0]))
+        self._check_noise_shape("sign_out", sign_out, (batch, self.units))
         sigma = self.sigma if sigma is None else sigma
         mean = tf.matmul(inputs, self.loc)
         perturbation = tf.matmul(inputs * sign_in, sigma * eps) * sign_out
@@ -482,7 +556,7 @@ class FlipoutDense(_BayesianDense):
 
 
 @keras.saving.register_keras_serializable(package="bnnlib")
-class ReparameterizationDense(_BayesianDense):
+class ReparameterizationDense(BayesianDense):
     r"""Dense layer with a Normal weight posterior and one weight sample per call.
 
     A call draws a single kernel ``W = μ + σ ∘ ε`` (``ε ~ Normal(0, 1)``, shape of the kernel)
@@ -494,7 +568,7 @@ class ReparameterizationDense(_BayesianDense):
 
     The examples of a batch share one perturbation, so their gradients are correlated and
     averaging over a bigger batch stops reducing the gradient's variance: the baseline
-    Chapter 7 compares Flipout with (Wen et al. 2018, Theorem 2). Variables, KL term and
+    Flipout improves on (Wen et al. 2018, Theorem 2). Variables, KL term and
     arguments are those of :class:`FlipoutDense`.
     {parameters}
     """
@@ -513,6 +587,7 @@ class ReparameterizationDense(_BayesianDense):
             ``eps`` (shape of the kernel), and ``bias_eps`` (shape ``(units,)``) if the bias is
             Bayesian: the keyword arguments of :meth:`forward`.
         """
+        self._require_built("sample_noise()")
         seeds = self._next_seeds()
         return {
             "eps": self._standard_normal(tf.shape(self.loc), seeds["eps"]),
@@ -540,13 +615,16 @@ class ReparameterizationDense(_BayesianDense):
         tf.Tensor
             ``activation(x (μ + σ ∘ ε) + b)``, shape ``(batch, units)``.
         """
+        self._require_built("forward()")
+        inputs = self._as_inputs(inputs)
+        self._check_noise_shape("eps", eps, tuple(self.loc.shape))
         sigma = self.sigma if sigma is None else sigma
         kernel = self.loc + sigma * eps
         return self.activation(tf.matmul(inputs, kernel) + self._bias(bias_eps))
 
 
 @keras.saving.register_keras_serializable(package="bnnlib")
-class LocalReparameterizationDense(_BayesianDense):
+class LocalReparameterizationDense(BayesianDense):
     r"""Dense layer with a Normal weight posterior, sampled by local reparameterization.
 
     With independent Normal weights, each pre-activation ``z = x W + b`` is itself Normal, so
@@ -561,7 +639,7 @@ class LocalReparameterizationDense(_BayesianDense):
     fresh draw for every example and unit. ``μ_b`` is the bias (or ``bias_loc``) and
     ``σ_b = softplus(bias_rho)`` if the bias is Bayesian, else 0. Each example gets
     independent noise, which is what Flipout approximates at the cost of one matrix product,
-    but the output is not a function of a sampled kernel. Chapter 7 compares the estimators.
+    but the output is not a function of a sampled kernel.
     Variables, KL term and arguments are those of :class:`FlipoutDense`.
     {parameters}
     """
@@ -579,7 +657,8 @@ class LocalReparameterizationDense(_BayesianDense):
         dict of tf.Tensor
             ``eps`` of shape ``(batch, units)``: the keyword argument of :meth:`forward`.
         """
-        inputs = tf.convert_to_tensor(inputs, dtype=self.compute_dtype)
+        self._require_built("sample_noise()")
+        inputs = self._as_inputs(inputs)
         seeds = self._next_seeds()
         output_shape = tf.concat([tf.shape(inputs)[:-1], [self.units]], axis=0)
         return {"eps": self._standard_normal(output_shape, seeds["eps"])}
@@ -602,6 +681,9 @@ class LocalReparameterizationDense(_BayesianDense):
         tf.Tensor
             ``activation(m + sqrt(v) ∘ ε)``, shape ``(batch, units)``.
         """
+        self._require_built("forward()")
+        inputs = self._as_inputs(inputs)
+        self._check_noise_shape("eps", eps, (inputs.shape[0], self.units))
         sigma = self.sigma if sigma is None else sigma
         if self.bayesian_bias:
             bias_mean, bias_variance = self.bias_loc, tf.square(self.bias_sigma)
@@ -617,7 +699,7 @@ class LocalReparameterizationDense(_BayesianDense):
 
 # The three estimators take the same arguments: write them down once. tf_keras layers report
 # their signature as (*args, **kwargs); give documentation tools the real one.
-_CONSTRUCTOR = inspect.signature(_BayesianDense.__init__)
+_CONSTRUCTOR = inspect.signature(BayesianDense.__init__)
 for _layer_class in (FlipoutDense, ReparameterizationDense, LocalReparameterizationDense):
     _layer_class.__doc__ = _layer_class.__doc__.replace("{parameters}", _SHARED_PARAMETERS)
     _layer_class.__signature__ = _CONSTRUCTOR.replace(

@@ -4,17 +4,19 @@
 :class:`~bnnlib.layers.FlipoutDense`, or from TFP's ``DenseFlipout``, and gives all three the
 same starting means for a given seed: the Dense kernels equal the Flipout ``loc`` at the start,
 so any difference after training comes from the posterior, not from the initialisation.
-Chapter 4 trains them side by side.
+:doc:`Chapter 4 </book/04_training_side_by_side>` trains them side by side.
 """
 
 from __future__ import annotations
+
+import difflib
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras as keras
 
-from bnnlib._checks import MAX_SEED, check_choice, check_float, check_int, draw_seed
+from bnnlib._checks import MAX_SEED, check_choice, check_float, check_int, check_seed, draw_seed
 from bnnlib.layers import FlipoutDense
 from bnnlib.tfp_layers import tfp_dense_flipout
 
@@ -27,6 +29,25 @@ KINDS = ("dense", "flipout", "tfp_flipout")
 
 # Arguments build_mlp sets itself for every layer.
 _RESERVED = ("units", "activation", "seed", "name")
+# build_mlp's own arguments, and the FlipoutDense arguments it passes on to every layer.
+_OWN_ARGUMENTS = (
+    "kind",
+    "input_dim",
+    "hidden_units",
+    "output_dim",
+    "activation",
+    "output_activation",
+    "num_examples",
+    "seed",
+)
+_LAYER_ARGUMENTS = (
+    "kl_weight",
+    "prior_scale",
+    "bayesian_bias",
+    "loc_initializer_stddev",
+    "rho_initializer_mean",
+    "rho_initializer_stddev",
+)
 
 
 def _normal_prior_fn(prior_scale: float):
@@ -95,7 +116,8 @@ def build_mlp(
     seed. So a Dense kernel equals the Flipout ``loc`` at the start, and TFP's
     ``kernel_posterior_loc`` and ``kernel_posterior_untransformed_scale`` equal ``loc`` and
     ``rho``. The Bayesian kinds weight their KL by ``kl_weight / num_examples``, the ELBO per
-    example (Chapter 3). Chapter 4 trains the kinds side by side.
+    example (:doc:`Chapter 3 </book/03_objective>`). :doc:`Chapter 4
+    </book/04_training_side_by_side>` trains the kinds side by side.
 
     Parameters
     ----------
@@ -155,7 +177,9 @@ def build_mlp(
         raise TypeError(
             f"hidden_units must be a sequence of integers, got {type(hidden_units).__name__}"
         )
-    hidden_units = [check_int("hidden_units[i]", units, minimum=1) for units in hidden_units]
+    hidden_units = [
+        check_int(f"hidden_units[{i}]", units, minimum=1) for i, units in enumerate(hidden_units)
+    ]
     if kind == "dense":
         num_examples = check_int("num_examples", num_examples, minimum=1, allow_none=True)
     elif num_examples is None:
@@ -164,12 +188,20 @@ def build_mlp(
         )
     else:
         num_examples = check_int("num_examples", num_examples, minimum=1)
-    seed = check_int("seed", seed, minimum=0, allow_none=True)
-    if seed is not None and seed > MAX_SEED:
-        raise ValueError(f"seed must be <= 2**31 - 1, got {seed}")
+    seed = check_seed("seed", seed, allow_none=True)
     for reserved in _RESERVED:
         if reserved in layer_kwargs:
             raise ValueError(f"{reserved} is set by build_mlp and may not be in layer_kwargs")
+    for key in layer_kwargs:
+        if key not in _LAYER_ARGUMENTS:
+            # A misspelt argument (hidden=..., epochs=...) lands here: name the real one.
+            close = difflib.get_close_matches(key, [*_OWN_ARGUMENTS, *_LAYER_ARGUMENTS], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(
+                f"build_mlp got an unexpected argument {key!r}{hint} (its arguments: "
+                f"{', '.join(_OWN_ARGUMENTS)}, and the layer arguments "
+                f"{', '.join(_LAYER_ARGUMENTS)})"
+            )
     kl_weight = check_float("kl_weight", layer_kwargs.pop("kl_weight", 1.0), minimum=0.0)
     if kind == "tfp_flipout" and layer_kwargs.get("bayesian_bias", False):
         raise ValueError(

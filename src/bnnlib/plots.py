@@ -1,13 +1,19 @@
 """Every figure the book draws, and the one theme they share.
 
 Colours carry meaning across chapters: :data:`COLORS` gives Dense one colour and Flipout
-another, everywhere. Chapter 1 introduces the theme.
+another, everywhere. :doc:`Chapter 1 </book/01_anatomy>` introduces the theme.
 """
 
 from __future__ import annotations
 
 import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
+from matplotlib.axes import Axes
+
+from bnnlib._checks import check_choice, check_float, check_int
+from bnnlib.history import PosteriorHistory
 
 __all__ = [
     "COLORS",
@@ -17,7 +23,6 @@ __all__ = [
     "plot_sigma_distribution",
     "plot_snr_histograms",
     "plot_kl_vs_nll",
-    "epoch_slider",
 ]
 
 #: Fixed colours for the whole book: a reader learns them once.
@@ -45,8 +50,6 @@ def set_theme(context: str = "notebook", font_scale: float = 1.0) -> None:
     ValueError
         If ``context`` is unknown or ``font_scale`` is not positive.
     """
-    from bnnlib._checks import check_choice, check_float
-
     check_choice("context", context, {"paper", "notebook", "talk", "poster"})
     font_scale = check_float("font_scale", font_scale, positive=True)
     palette = [COLORS["dense"], COLORS["flipout"], COLORS["tfp_flipout"], COLORS["prior"]]
@@ -57,7 +60,6 @@ def set_theme(context: str = "notebook", font_scale: float = 1.0) -> None:
 
 def _as_passes(name: str, outputs, n_inputs: int):
     """Check ``outputs`` is (passes, inputs) or (passes, inputs, 1) and return it as 2-D."""
-    import numpy as np
 
     outputs = np.asarray(outputs, dtype=float)
     if outputs.ndim == 3 and outputs.shape[-1] == 1:
@@ -74,7 +76,7 @@ def plot_stochastic_passes(x, dense_outputs, flipout_outputs, ax=None):
     """Draw repeated forward passes of a Dense and a Flipout model on the same inputs.
 
     A Dense model draws the same curve every time; a Flipout model draws a new weight sample
-    each call, so its curves fan out. Chapter 1 uses this figure.
+    each call, so its curves fan out. :doc:`Chapter 1 </book/01_anatomy>` uses this figure.
 
     Parameters
     ----------
@@ -95,17 +97,12 @@ def plot_stochastic_passes(x, dense_outputs, flipout_outputs, ax=None):
     ValueError
         If the shapes do not match.
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     x = np.asarray(x, dtype=float).reshape(-1)
     dense = _as_passes("dense_outputs", dense_outputs, x.size)
     flipout = _as_passes("flipout_outputs", flipout_outputs, x.size)
     if ax is None:
         _, ax = plt.subplots(1, 2, figsize=(9.0, 3.6), sharey=True)
-    ax = np.asarray(ax).reshape(-1)
-    if ax.size != 2:
-        raise ValueError(f"ax must hold two Axes, got {ax.size}")
+    ax = _two_axes(ax)
     order = np.argsort(x)
     for axis, outputs, kind, title in (
         (ax[0], dense, "dense", "Dense"),
@@ -120,12 +117,19 @@ def plot_stochastic_passes(x, dense_outputs, flipout_outputs, ax=None):
 
 
 # --------------------------------------------------------------------------------------------
-# Watching the posterior evolve (Chapter 4): figures drawn from PosteriorHistory records
+# Watching the posterior evolve: figures drawn from PosteriorHistory records
 # --------------------------------------------------------------------------------------------
 
 
-def _check_history(name: str, history):
-    from bnnlib.tracking import PosteriorHistory
+def _two_axes(ax) -> np.ndarray:
+    """``ax`` as a flat array of exactly two Axes (the panels of a side-by-side figure)."""
+    ax = np.asarray(ax).reshape(-1)
+    if ax.size != 2:
+        raise ValueError(f"ax must hold two Axes, got {ax.size}")
+    return ax
+
+
+def check_history(name: str, history):
 
     if not isinstance(history, PosteriorHistory):
         raise TypeError(f"{name} must be a PosteriorHistory, got {type(history).__name__}")
@@ -141,8 +145,6 @@ def _check_layer(history, layer: str):
 
 
 def _new_axes(ax, **subplots):
-    import matplotlib.pyplot as plt
-    from matplotlib.axes import Axes
 
     if ax is None:
         _, ax = plt.subplots(**subplots)
@@ -152,9 +154,8 @@ def _new_axes(ax, **subplots):
     return ax
 
 
-def _common_weights(dense_history, dense_layer, flipout_history, flipout_layer, weights):
+def common_weights(dense_history, dense_layer, flipout_history, flipout_layer, weights):
     """Flat kernel indices tracked in both layers, and their columns in each history."""
-    import numpy as np
 
     dense_shape = dense_history.kernel_shape(dense_layer)
     flipout_shape = flipout_history.kernel_shape(flipout_layer)
@@ -193,7 +194,7 @@ def _common_weights(dense_history, dense_layer, flipout_history, flipout_layer, 
     return chosen, dense_columns, flipout_columns
 
 
-def _layer_pair(layers):
+def layer_pair(layers):
     if (
         not isinstance(layers, (tuple, list))
         or len(layers) != 2
@@ -209,7 +210,8 @@ _LINESTYLES = ("-", "--", ":", "-.")
 def plot_weight_trajectories(dense_history, flipout_history, layers, weights=4, ax=None):
     """Dense weights w(t) beside the Flipout posterior μ(t) ± 2σ(t) of the same positions.
 
-    The heart of Chapter 4: the same kernel positions of two networks trained side by side,
+    The heart of :doc:`Chapter 4 </book/04_training_side_by_side>`: the same kernel positions of
+    two networks trained side by side,
     a Dense one (a single number per weight) and a Flipout one (a mean and a band of two
     standard deviations), on shared axes, against the epoch.
 
@@ -239,20 +241,15 @@ def plot_weight_trajectories(dense_history, flipout_history, layers, weights=4, 
         If a history is not a non-empty PosteriorHistory, a layer is unknown, the kernels
         differ in shape, or a weight is not tracked in both.
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    _check_history("dense_history", dense_history)
-    _check_history("flipout_history", flipout_history)
-    dense_layer, flipout_layer = _layer_pair(layers)
-    chosen, dense_columns, flipout_columns = _common_weights(
+    check_history("dense_history", dense_history)
+    check_history("flipout_history", flipout_history)
+    dense_layer, flipout_layer = layer_pair(layers)
+    chosen, dense_columns, flipout_columns = common_weights(
         dense_history, dense_layer, flipout_history, flipout_layer, weights
     )
     if ax is None:
         _, ax = plt.subplots(1, 2, figsize=(9.0, 3.6), sharex=True, sharey=True)
-    ax = np.asarray(ax).reshape(-1)
-    if ax.size != 2:
-        raise ValueError(f"ax must hold two Axes, got {ax.size}")
+    ax = _two_axes(ax)
     shape = dense_history.kernel_shape(dense_layer)
     dense_loc = dense_history.loc(dense_layer)
     mu = flipout_history.loc(flipout_layer)
@@ -288,7 +285,8 @@ def plot_sigma_distribution(history, layer, prior_scale=None, initial_sigma=None
     """The distribution of σ over a layer's tracked weights, record by record (log scale).
 
     Draws the median of σ and two bands, 25–75 % and 5–95 %, against the epoch; optional
-    reference lines mark the prior's scale and the initial σ. Chapter 4 uses it to show σ
+    reference lines mark the prior's scale and the initial σ. :doc:`Chapter 4
+    </book/04_training_side_by_side>` uses it to show σ
     shrinking where the data constrain a weight and staying put where they do not.
 
     Parameters
@@ -316,11 +314,7 @@ def plot_sigma_distribution(history, layer, prior_scale=None, initial_sigma=None
         If ``history`` is not a non-empty PosteriorHistory, ``layer`` is unknown or has no
         positive σ, or a reference value is not positive.
     """
-    import numpy as np
-
-    from bnnlib._checks import check_float
-
-    _check_history("history", history)
+    check_history("history", history)
     _check_layer(history, layer)
     prior_scale = check_float("prior_scale", prior_scale, positive=True, allow_none=True)
     initial_sigma = check_float("initial_sigma", initial_sigma, positive=True, allow_none=True)
@@ -349,11 +343,14 @@ def plot_sigma_distribution(history, layer, prior_scale=None, initial_sigma=None
     return ax
 
 
-def plot_snr_histograms(history, layer, records=None, bins=30, ax=None):
+def plot_snr_histograms(history, layer, records=None, bins=30, ax=None, min_snr=1e-3):
     """Histograms of the signal-to-noise ratio ``|μ| / σ`` of a layer at a few records.
 
-    One outline histogram per record on log-spaced bins, darker for later records: a weight
-    whose SNR grows is one the data pin down. Chapter 4 draws it; Chapter 9 prunes by SNR.
+    One outline histogram per record on log-spaced bins, each record in its own colour and
+    line style (from light to dark as training goes on): a weight whose SNR grows is one the
+    data pin down. The x axis starts at ``min_snr``; smaller ratios (weights whose mean the
+    prior has pulled to about 0) are counted in the first bin, as the axis label says.
+    :doc:`Chapter 4 </book/04_training_side_by_side>` draws it, one panel per layer.
 
     Parameters
     ----------
@@ -368,6 +365,8 @@ def plot_snr_histograms(history, layer, records=None, bins=30, ax=None):
         Number of log-spaced bins (>= 1).
     ax : matplotlib Axes, optional
         Where to draw; a new figure when omitted.
+    min_snr : float, default 1e-3
+        Left end of the x axis (> 0); smaller ratios are counted in the first bin.
 
     Returns
     -------
@@ -378,16 +377,12 @@ def plot_snr_histograms(history, layer, records=None, bins=30, ax=None):
     ------
     TypeError, ValueError
         If ``history`` is not a non-empty PosteriorHistory, ``layer`` is unknown or has no
-        finite positive SNR, or a record is out of range.
+        finite positive SNR, a record is out of range, or ``min_snr`` is not positive.
     """
-    import numpy as np
-    import seaborn as sns
-
-    from bnnlib._checks import check_int
-
-    _check_history("history", history)
+    check_history("history", history)
     _check_layer(history, layer)
     bins = check_int("bins", bins, minimum=1)
+    min_snr = check_float("min_snr", min_snr, positive=True)
     n = len(history)
     if records is None:
         records = np.unique(np.linspace(0, n - 1, min(4, n)).round().astype(int)).tolist()
@@ -400,30 +395,34 @@ def plot_snr_histograms(history, layer, records=None, bins=30, ax=None):
         if not -n <= record < n:
             raise ValueError(f"record {record} is out of range for a history of {n} records")
     snr = history.snr(layer)
-    chosen = [snr[r] for r in records]
-    finite = np.concatenate([values[np.isfinite(values) & (values > 0)] for values in chosen])
+    chosen = [snr[r][np.isfinite(snr[r]) & (snr[r] > 0)] for r in records]
+    finite = np.concatenate(chosen)
     if finite.size == 0:
         raise ValueError(
             f"layer {layer!r} has no finite positive SNR at these records (σ = 0 everywhere?)"
         )
-    low, high = finite.min(), finite.max()
-    if low == high:
-        low, high = low / 2, high * 2
-    edges = np.geomspace(low, high, bins + 1)
+    high = max(finite.max(), 10 * min_snr)
+    edges = np.geomspace(min_snr, high * 1.0001, bins + 1)
     ax = _new_axes(ax)
-    shades = sns.light_palette(COLORS["flipout"], n_colors=len(records) + 1)[1:]
-    for record, values, color in zip(records, chosen, shades, strict=True):
-        values = values[np.isfinite(values) & (values > 0)]
+    # Light to dark for early to late, and a line style each, so records differ in print too.
+    shades = sns.blend_palette(
+        ["#F3C6A5", COLORS["flipout"], "#6B2E0A"], n_colors=max(len(records), 2)
+    )
+    if len(records) == 1:
+        shades = [COLORS["flipout"]]
+    for k, (record, values) in enumerate(zip(records, chosen, strict=True)):
         ax.hist(
-            values,
+            np.clip(values, min_snr, None),
             bins=edges,
             histtype="step",
             lw=1.8,
-            color=color,
+            ls=_LINESTYLES[(len(records) - 1 - k) % len(_LINESTYLES)],
+            color=shades[k],
             label=f"epoch {history.epochs[record]:g}",
         )
     ax.set_xscale("log")
-    ax.set_xlabel("signal-to-noise ratio |μ| / σ (log scale)")
+    ax.set_xlim(min_snr, edges[-1])
+    ax.set_xlabel(f"SNR |μ| / σ (log scale; below {min_snr:g} in the first bin)")
     ax.set_ylabel("number of weights")
     ax.set_title(f"SNR of {snr.shape[1]} weights of {layer}")
     ax.legend(fontsize="small", loc="best")
@@ -433,7 +432,8 @@ def plot_snr_histograms(history, layer, records=None, bins=30, ax=None):
 def plot_kl_vs_nll(history, ax=None):
     """The two parts of the training loss over training: data fit (NLL) and KL.
 
-    Chapter 3 explains the objective ``loss = NLL + KL``; Chapter 4 watches the parts trade
+    :doc:`Chapter 3 </book/03_objective>` explains the objective ``loss = NLL + KL``; :doc:`Chapter
+    4 </book/04_training_side_by_side>` watches the parts trade
     off. See :attr:`bnnlib.tracking.PosteriorHistory.nll` for how the loss is split.
 
     Parameters
@@ -454,9 +454,7 @@ def plot_kl_vs_nll(history, ax=None):
         If ``history`` is not a PosteriorHistory with at least one record after training
         started.
     """
-    import numpy as np
-
-    _check_history("history", history)
+    check_history("history", history)
     if not np.any(np.isfinite(history.nll)):
         raise ValueError("history has no loss recorded yet (only the state before training)")
     ax = _new_axes(ax)
@@ -469,192 +467,12 @@ def plot_kl_vs_nll(history, ax=None):
     return ax
 
 
-# matplotlib draws the slider's buttons with icons from a web font it links from a CDN: with no
-# internet the buttons would be blank. Plain characters need nothing from outside the page.
-_BUTTON_LABELS = {
-    "fa fa-minus": "−",
-    "fa fa-fast-backward": "|◁",
-    "fa fa-step-backward": "◁",
-    "fa fa-play fa-flip-horizontal": "◀",
-    "fa fa-pause": "‖",
-    "fa fa-play": "▶",
-    "fa fa-step-forward": "▷",
-    "fa fa-fast-forward": "▷|",
-    "fa fa-plus": "+",
-}
+def __getattr__(name: str):
+    # The slider lives in its own module (bnnlib.slider), which draws with this module's
+    # colours; looking it up on first use keeps ``bnnlib.plots.epoch_slider`` working without
+    # the two modules importing each other at load time.
+    if name == "epoch_slider":
+        from bnnlib.slider import epoch_slider
 
-
-def _offline_buttons(html: str) -> str:
-    """Drop the icon font link of matplotlib's animation HTML and label its buttons in text."""
-    import re
-
-    html = re.sub(r'<link rel="stylesheet"\s*href="[^"]*font-awesome[^"]*">', "", html)
-    return re.sub(
-        r'<i class="(fa [^"]*)"></i>',
-        lambda match: _BUTTON_LABELS.get(match.group(1), "·"),
-        html,
-    )
-
-
-def epoch_slider(
-    dense_history,
-    flipout_history,
-    layers,
-    weights=200,
-    max_frames=25,
-    dpi=72,
-    figsize=(8.0, 3.6),
-    max_bytes=2_000_000,
-):
-    """An animation with a slider, one frame per record, that plays in a static web page.
-
-    Left: each tracked weight as a point, its Dense value against its Flipout mean μ, with a
-    ±2σ bar (on the diagonal, the two networks agree). Right: the histogram of the Flipout σ.
-    The HTML embeds every frame as an image and needs no kernel and no internet: the book's
-    pages show it as it is. Chapter 4 ends with it.
-
-    Parameters
-    ----------
-    dense_history, flipout_history : PosteriorHistory
-        Records of the two trainings, with the same number of records (track both with the
-        same ``every``, seed and ``max_weights_per_layer``).
-    layers : tuple of two str
-        ``(dense_layer, flipout_layer)``; the kernels must have the same shape.
-    weights : int or sequence of int, default 200
-        Flat kernel indices to draw, tracked in both; or how many to pick, evenly spread.
-    max_frames : int, default 25
-        At most this many frames (>= 2), evenly spread over the records, first and last
-        included: the page weight grows with it.
-    dpi : int, default 72
-        Resolution of each frame (>= 20).
-    figsize : tuple of two floats, default (8.0, 3.6)
-        Size of the figure in inches.
-    max_bytes : int, default 2_000_000
-        Refuse to return more HTML than this (>= 1).
-
-    Returns
-    -------
-    IPython.display.HTML
-        Displays as the animation in a notebook; its ``data`` attribute is the HTML string.
-        The element ids are derived from the content, so the same histories give the same
-        HTML (an executed notebook's output does not change between runs).
-
-    Raises
-    ------
-    TypeError, ValueError
-        If an argument is wrong (see :func:`plot_weight_trajectories`), the histories have a
-        different number of records, or the HTML would exceed ``max_bytes``: then lower
-        ``max_frames``, ``dpi``, ``figsize`` or ``weights``.
-    """
-    import hashlib
-    import re
-
-    import matplotlib.pyplot as plt
-    import numpy as np
-    from IPython.display import HTML
-    from matplotlib.animation import FuncAnimation
-    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
-
-    from bnnlib._checks import check_float, check_int
-
-    _check_history("dense_history", dense_history)
-    _check_history("flipout_history", flipout_history)
-    dense_layer, flipout_layer = _layer_pair(layers)
-    max_frames = check_int("max_frames", max_frames, minimum=2)
-    dpi = check_int("dpi", dpi, minimum=20)
-    max_bytes = check_int("max_bytes", max_bytes, minimum=1)
-    if not isinstance(figsize, (tuple, list)) or len(figsize) != 2:
-        raise TypeError(f"figsize must be (width, height) in inches, got {figsize!r}")
-    figsize = tuple(check_float("figsize", size, positive=True) for size in figsize)
-    if len(dense_history) != len(flipout_history):
-        raise ValueError(
-            f"the histories must have the same number of records, got {len(dense_history)} "
-            f"and {len(flipout_history)}"
-        )
-    _, dense_columns, flipout_columns = _common_weights(
-        dense_history, dense_layer, flipout_history, flipout_layer, weights
-    )
-    w = dense_history.loc(dense_layer)[:, dense_columns].astype(float)
-    mu = flipout_history.loc(flipout_layer)[:, flipout_columns].astype(float)
-    sigma = flipout_history.sigma(flipout_layer)[:, flipout_columns].astype(float)
-    epochs = flipout_history.epochs
-    n = len(epochs)
-    frames = np.unique(np.linspace(0, n - 1, min(max_frames, n)).round().astype(int))
-
-    # Fixed limits for every frame, so that the eye sees the weights move, not the axes.
-    low = min(w.min(), (mu - 2 * sigma).min())
-    high = max(w.max(), (mu + 2 * sigma).max())
-    pad = 0.05 * (high - low or 1.0)
-    positive = sigma[sigma > 0]
-    sigma_edges = (
-        np.geomspace(positive.min(), positive.max() * 1.0001, 31) if positive.size else None
-    )
-
-    with plt.rc_context({"figure.dpi": dpi, "savefig.dpi": dpi}):
-        fig, (left, right) = plt.subplots(1, 2, figsize=figsize)
-        # Artists are drawn once and only their data change from frame to frame: redrawing
-        # the axes for every frame would cost several times more.
-        left.plot([low, high], [low, high], color=COLORS["prior"], lw=1, ls="--")
-        bars = left.vlines(
-            w[0], mu[0] - 2 * sigma[0], mu[0] + 2 * sigma[0], color=COLORS["flipout"], lw=0.8
-        )
-        points = left.scatter(w[0], mu[0], s=9, color=COLORS["flipout"], zorder=3)
-        left.set_xlim(low - pad, high + pad)
-        left.set_ylim(low - pad, high + pad)
-        left.set_xlabel("Dense weight w")
-        left.set_ylabel("Flipout μ ± 2σ")
-        right.set_xlabel("Flipout σ (log scale)")
-        right.set_ylabel("number of weights")
-        histogram = None
-        if sigma_edges is not None:
-            counts = [np.histogram(sigma[r], sigma_edges)[0] for r in frames]
-            histogram = right.bar(
-                sigma_edges[:-1],
-                counts[0],
-                width=np.diff(sigma_edges),
-                align="edge",
-                color=COLORS["flipout"],
-                alpha=0.8,
-            )
-            right.set_xscale("log")
-            # Plain numbers at 1, 2, 5 × 10^k: readable on a log axis spanning one decade.
-            right.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-            right.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-            right.xaxis.set_minor_formatter(NullFormatter())
-            right.set_ylim(0, max(c.max() for c in counts) * 1.05 + 1)
-
-        def draw(frame):
-            record = frames[frame]
-            points.set_offsets(np.column_stack([w[record], mu[record]]))
-            low_ends, high_ends = mu[record] - 2 * sigma[record], mu[record] + 2 * sigma[record]
-            bars.set_segments(
-                [[(x, a), (x, b)] for x, a, b in zip(w[record], low_ends, high_ends, strict=True)]
-            )
-            left.set_title(f"{w.shape[1]} weights, epoch {epochs[record]:g}")
-            right.set_title(f"σ at epoch {epochs[record]:g}")
-            if histogram is not None:
-                for patch, count in zip(histogram, counts[frame], strict=True):
-                    patch.set_height(count)
-
-        draw(0)  # titles first, so that tight_layout leaves room for them
-        fig.tight_layout()
-
-        animation = FuncAnimation(fig, draw, frames=len(frames), interval=400, repeat=False)
-        html = animation.to_jshtml(default_mode="once")
-        plt.close(fig)
-
-    html = _offline_buttons(html)
-    # matplotlib names the elements with a random uuid; a content hash keeps the HTML the
-    # same from run to run (and distinct for different animations on one page).
-    ids = set(re.findall(r"_anim_img([0-9a-f]{32})", html))
-    if len(ids) == 1:
-        random_id = ids.pop()
-        stable_id = hashlib.sha256(html.replace(random_id, "").encode()).hexdigest()[:32]
-        html = html.replace(random_id, stable_id)
-    size = len(html.encode())
-    if size > max_bytes:
-        raise ValueError(
-            f"the animation is {size} bytes, more than max_bytes={max_bytes}: lower max_frames, "
-            "dpi, figsize or weights"
-        )
-    return HTML(html)
+        return epoch_slider
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

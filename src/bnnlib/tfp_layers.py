@@ -1,6 +1,7 @@
 """Correctly initialised and correctly scaled ``tfp.layers.DenseFlipout`` layers.
 
-Two defaults of ``tfp.layers.DenseFlipout`` surprise people (Chapter 1 shows both):
+Two defaults of ``tfp.layers.DenseFlipout`` surprise people (:doc:`Chapter 1 </book/01_anatomy>`
+shows both):
 
 * **Identical initialisation.** The default posterior is built by
   ``tfp.layers.default_mean_field_normal_fn()``, whose initialisers are single unseeded
@@ -13,6 +14,11 @@ Two defaults of ``tfp.layers.DenseFlipout`` surprise people (Chapter 1 shows bot
 
 :func:`tfp_dense_flipout` gives each layer freshly seeded initialisers and divides the KL by
 ``num_examples``.
+
+**Under** ``tf.distribute``. The layers train inside a ``tf.distribute.MirroredStrategy``
+scope, and the replicas draw different noise, but TFP draws it with stateful random ops: TFP
+warns that such a run is not reproducible, and it is not. bnnlib's own layers
+(:mod:`bnnlib.layers`) draw stateless noise and stay reproducible under a strategy.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import numpy as np
 import tensorflow_probability as tfp
 import tf_keras as keras
 
-from bnnlib._checks import check_float, check_int, draw_seed
+from bnnlib._checks import check_float, check_int, check_seed, draw_seed
 
 __all__ = ["tfp_dense_flipout", "TFP_LOC_STDDEV", "TFP_RHO_MEAN", "TFP_RHO_STDDEV"]
 
@@ -94,7 +100,7 @@ def tfp_dense_flipout(
     """
     units = check_int("units", units, minimum=1)
     num_examples = check_int("num_examples", num_examples, minimum=1)
-    seed = check_int("seed", seed, minimum=0, allow_none=True)
+    seed = check_seed("seed", seed, allow_none=True)
     kl_weight = check_float("kl_weight", kl_weight, minimum=0.0)
     for reserved in ("kernel_posterior_fn", "kernel_divergence_fn"):
         if reserved in kwargs:

@@ -1,6 +1,7 @@
 """Training helpers: reproducibility switches and the pieces of the ELBO.
 
-Chapter 1 explains why every chapter starts with :func:`set_seed`. Chapter 3 builds the
+:doc:`Chapter 1 </book/01_anatomy>` explains why every chapter starts with :func:`set_seed`.
+:doc:`Chapter 3 </book/03_objective>` builds the
 training objective of a Bayesian network, the negative ELBO per example,
 
 ``loss = NLL(y | x, w) + kl_weight * KL(q(w) || p(w))``  with  ``kl_weight = 1 / N``,
@@ -13,15 +14,16 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
 import random
+import weakref
 
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from bnnlib._checks import check_float, check_int
-from bnnlib.layers import _BayesianDense
+from bnnlib._checks import check_float, check_int, check_seed
+from bnnlib.layers import BayesianDense
+from bnnlib.posterior import layer_posterior
 
 __all__ = [
     "GaussianNLL",
@@ -56,13 +58,17 @@ def set_seed(seed: int = 0, *, deterministic: bool = True) -> None:
         If ``seed`` is not an integer or ``deterministic`` is not a bool.
     ValueError
         If ``seed`` is negative or does not fit in 32 bits.
+
+    Notes
+    -----
+    Python's hash randomisation (the order of sets of strings) is fixed only by the
+    ``PYTHONHASHSEED`` environment variable *before* the interpreter starts; setting it from a
+    running program changes nothing, so this function does not try. The Makefile exports
+    ``PYTHONHASHSEED=0`` for the notebooks; nothing in bnnlib depends on hash order.
     """
-    seed = check_int("seed", seed, minimum=0)
-    if seed >= 2**32:
-        raise ValueError(f"seed must be < 2**32, got {seed}")
+    seed = check_seed("seed", seed, maximum=2**32 - 1)
     if not isinstance(deterministic, bool):
         raise TypeError(f"deterministic must be a bool, got {type(deterministic).__name__}")
-    os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 (code that uses the global generator needs it)
     tf.random.set_seed(seed)
@@ -88,6 +94,33 @@ def _checked_noise_scale(noise_scale):
     return noise_scale
 
 
+def _aligned_noise_scale(scale, pred_shape):
+    """``scale`` shaped to broadcast example by example against predictions of ``pred_shape``.
+
+    A scalar applies to everything; a scale of shape ``(batch,)`` holds one value per example
+    and becomes ``(batch, 1, ...)``, so that it is not broadcast against the outputs (which
+    would compare every example with every scale: an ``(n, n)`` result). A scale of the
+    predictions' rank must broadcast against them, as ``(batch, 1)`` does for ``(batch, k)``.
+    """
+    rank = pred_shape.rank
+    if scale.shape.rank == 0 or rank is None or scale.shape.rank is None:
+        return scale
+    expected = f"(), ({pred_shape[0]},) or a shape that broadcasts against y_pred {pred_shape}"
+    if scale.shape.rank == 1 and rank >= 1:
+        if not scale.shape.is_compatible_with(pred_shape[:1]):
+            raise ValueError(
+                f"noise_scale must have shape {expected}, got {scale.shape}: a scale of shape "
+                "(n,) needs one value per example"
+            )
+        return tf.reshape(scale, [-1] + [1] * (rank - 1))
+    broadcastable = scale.shape.rank == rank and all(
+        s is None or p is None or s in (1, p) for s, p in zip(scale.shape, pred_shape, strict=True)
+    )
+    if not broadcastable:
+        raise ValueError(f"noise_scale must have shape {expected}, got {scale.shape}")
+    return scale
+
+
 def _gaussian_nll_per_example(y_true, y_pred, noise_scale):
     """``-log Normal(y_true | y_pred, noise_scale)``, summed over all but the first axis."""
     y_pred = tf.convert_to_tensor(y_pred)
@@ -102,7 +135,9 @@ def _gaussian_nll_per_example(y_true, y_pred, noise_scale):
         raise ValueError(
             f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}"
         )
-    scale = tf.cast(noise_scale, y_pred.dtype)
+    if y_pred.shape.rank is not None and y_pred.shape.rank >= 1 and y_pred.shape[0] == 0:
+        raise ValueError("y_pred is an empty batch (0 examples): its mean NLL is not defined")
+    scale = _aligned_noise_scale(tf.cast(noise_scale, y_pred.dtype), y_pred.shape)
     z = (y_true - y_pred) / scale
     nll = 0.5 * tf.square(z) + tf.math.log(scale) + _HALF_LOG_2PI
     if nll.shape.rank is not None and nll.shape.rank > 1:
@@ -113,7 +148,7 @@ def _gaussian_nll_per_example(y_true, y_pred, noise_scale):
 def gaussian_nll(y_true, y_pred, noise_scale):
     r"""Mean negative log-likelihood per example under ``Normal(y_pred, noise_scale)``.
 
-    Per example ``i`` with outputs ``j`` (Chapter 3):
+    Per example ``i`` with outputs ``j`` (:doc:`Chapter 3 </book/03_objective>`):
 
     .. math::
 
@@ -132,9 +167,11 @@ def gaussian_nll(y_true, y_pred, noise_scale):
     y_pred : array_like
         Predicted means, shape ``(batch, ...)``, floating point.
     noise_scale : float or tf.Tensor
-        Standard deviation of the observation noise, > 0: a number, or a tensor that
-        broadcasts against ``y_pred`` (for example a learned scale per example). Tensor
-        values are checked when running eagerly.
+        Standard deviation of the observation noise, > 0: a number; a tensor of shape
+        ``(batch,)``, one scale per example; or a tensor of the rank of ``y_pred`` that
+        broadcasts against it, such as ``(batch, 1)`` or the shape of ``y_pred`` itself (for
+        example a learned scale per example and output). Tensor values are checked when
+        running eagerly.
 
     Returns
     -------
@@ -147,8 +184,8 @@ def gaussian_nll(y_true, y_pred, noise_scale):
         If ``noise_scale`` is neither a number nor a floating-point tensor, or ``y_pred`` is
         not floating point.
     ValueError
-        If ``noise_scale`` is not positive and finite, or the shapes of ``y_true`` and
-        ``y_pred`` differ.
+        If ``noise_scale`` is not positive and finite or has a shape other than those above,
+        the shapes of ``y_true`` and ``y_pred`` differ, or the batch is empty.
     """
     noise_scale = _checked_noise_scale(noise_scale)
     return tf.reduce_mean(_gaussian_nll_per_example(y_true, y_pred, noise_scale))
@@ -194,7 +231,8 @@ def kl_weight_per_example(num_examples: int) -> float:
     """The ELBO's weight on the KL term per example, ``1 / num_examples``.
 
     The ELBO of a data set of ``N`` examples has one KL term; a loss averaged per example
-    therefore carries ``KL / N`` (Chapter 3 shows what goes wrong without it).
+    therefore carries ``KL / N`` (:doc:`Chapter 3 </book/03_objective>` shows what goes wrong
+    without it).
 
     Parameters
     ----------
@@ -216,26 +254,6 @@ def kl_weight_per_example(num_examples: int) -> float:
     return 1.0 / check_int("num_examples", num_examples, minimum=1)
 
 
-def _is_tfp_variational(layer) -> bool:
-    """Whether ``layer`` looks like a TFP variational dense layer (without importing TFP)."""
-    return all(
-        hasattr(layer, name)
-        for name in ("kernel_divergence_fn", "kernel_posterior", "kernel_prior")
-    )
-
-
-def _tfp_divergence(layer):
-    """The KL terms a TFP variational layer adds on each call, at its current weights."""
-    total = 0.0
-    for part in ("kernel", "bias"):
-        divergence_fn = getattr(layer, f"{part}_divergence_fn", None)
-        posterior = getattr(layer, f"{part}_posterior", None)
-        prior = getattr(layer, f"{part}_prior", None)
-        if divergence_fn is not None and posterior is not None and prior is not None:
-            total += divergence_fn(posterior, prior, None)
-    return total
-
-
 def model_kl(model):
     """The KL part of a model's loss, computed now from its current weights.
 
@@ -243,7 +261,8 @@ def model_kl(model):
     layers in ``model``, and the divergence terms of its ``tfp.layers`` variational layers (for
     example :func:`bnnlib.tfp_layers.tfp_dense_flipout`, whose terms are already divided by
     ``N``). This is what the layers add to ``model.losses`` on a forward pass, without
-    running one (after ``fit``, ``model.losses`` holds only graph tensors). Chapter 3 plots it
+    running one (after ``fit``, ``model.losses`` holds only graph tensors). :doc:`Chapter 3
+    </book/03_objective>` plots it
     next to the NLL.
 
     Parameters
@@ -267,23 +286,26 @@ def model_kl(model):
         raise TypeError(f"model must be a tf_keras Model or Layer, got {type(model).__name__}")
     total = tf.constant(0.0)
     for layer in (model, *model.submodules):
-        is_bnnlib = isinstance(layer, _BayesianDense)
-        if not (is_bnnlib or _is_tfp_variational(layer)):
+        if not _has_posterior_attributes(layer):
             continue
         if not layer.built:
             raise ValueError(f"layer {layer.name!r} is not built yet: call the model once first")
-        if is_bnnlib:
-            total += layer.kl_loss()
-        else:
-            total += tf.cast(_tfp_divergence(layer), tf.float32)
+        posterior = layer_posterior(layer)
+        if posterior is not None:
+            total += tf.cast(posterior.kl(), tf.float32)
     return total
+
+
+def _has_posterior_attributes(layer) -> bool:
+    """Whether ``layer`` is a Bayesian layer, built or not (an unbuilt one has no variables)."""
+    return isinstance(layer, BayesianDense) or hasattr(layer, "kernel_posterior_fn")
 
 
 def _bnnlib_bayesian_layers(layers_or_model) -> list:
     """The :mod:`bnnlib.layers` layers in a model, or a list of them checked one by one."""
     if isinstance(layers_or_model, keras.layers.Layer):
         candidates = (layers_or_model, *layers_or_model.submodules)
-        layers = [layer for layer in candidates if isinstance(layer, _BayesianDense)]
+        layers = [layer for layer in candidates if isinstance(layer, BayesianDense)]
         if not layers:
             raise ValueError(
                 f"{layers_or_model.name!r} contains no bnnlib Bayesian layer (FlipoutDense, "
@@ -301,7 +323,7 @@ def _bnnlib_bayesian_layers(layers_or_model) -> list:
     if not layers:
         raise ValueError("layers_or_model is empty: give at least one layer")
     for layer in layers:
-        if not isinstance(layer, _BayesianDense):
+        if not isinstance(layer, BayesianDense):
             raise TypeError(
                 "every layer must be a bnnlib Bayesian layer (FlipoutDense, "
                 f"ReparameterizationDense or LocalReparameterizationDense), got "
@@ -321,7 +343,8 @@ class KLAnnealing(keras.callbacks.Callback):
     where ``base`` is the layer's ``kl_weight`` when the callback is created (typically
     ``1 / N``). With ``epochs=4``, ``start=0`` and ``end=1`` the factors of epochs 0, 1, 2, 3,
     4, 5, ... are 0, 0.25, 0.5, 0.75, 1, 1, ...: the likelihood shapes the weights first, and
-    the prior's pull is switched on gradually. Chapter 3 shows its effect. Because
+    the prior's pull is switched on gradually. :doc:`Chapter 3 </book/03_objective>` shows its
+    effect. Because
     ``kl_weight`` is a variable, no retracing of the compiled training step is needed.
 
     ``tfp.layers`` layers are not affected: their KL weight is fixed in their divergence
@@ -349,7 +372,9 @@ class KLAnnealing(keras.callbacks.Callback):
     layers : list
         The annealed layers.
     base_kl_weights : list of float
-        Their ``kl_weight`` when the callback was created.
+        Their ``kl_weight`` when the callback was created; if an earlier ``KLAnnealing`` of
+        the same layers left a ramped value there, the weight it ramped from (so creating the
+        callback again, for example by re-running a notebook cell, does not lower the base).
     """
 
     def __init__(self, layers_or_model, epochs: int, start: float = 0.0, end: float = 1.0):
@@ -358,7 +383,7 @@ class KLAnnealing(keras.callbacks.Callback):
         self.epochs = check_int("epochs", epochs, minimum=1)
         self.start = check_float("start", start, minimum=0.0)
         self.end = check_float("end", end, minimum=0.0)
-        self.base_kl_weights = [layer.kl_weight for layer in self.layers]
+        self.base_kl_weights = [_annealing_base(layer) for layer in self.layers]
 
     def factor(self, epoch: int) -> float:
         """The factor on the base KL weight during ``epoch`` (counted from 0).
@@ -381,3 +406,17 @@ class KLAnnealing(keras.callbacks.Callback):
         factor = self.factor(epoch)
         for layer, base in zip(self.layers, self.base_kl_weights, strict=True):
             layer.kl_weight = base * factor
+            _ANNEALED[layer] = (base, layer.kl_weight)
+
+
+# Layer -> (its base kl_weight, the value an annealing callback last set). A callback created
+# again for the same layers (a notebook cell run twice) must start from the base, not from the
+# ramped-down weight it finds; a value the user set since is the new base.
+_ANNEALED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _annealing_base(layer) -> float:
+    """The ``kl_weight`` an annealing of ``layer`` ramps from."""
+    base, last_set = _ANNEALED.get(layer, (None, None))
+    current = layer.kl_weight
+    return base if last_set is not None and current == last_set else current
