@@ -12,7 +12,8 @@ noisy outputs:
 * :class:`LocalReparameterizationDense` — samples the pre-activations instead of the weights
   (Kingma et al. 2015).
 
-Their gradients differ in variance, which is why Flipout exists (Wen et al. 2018).
+Their gradients differ in variance, which is why Flipout exists (Wen et al. 2018);
+:doc:`Chapter 7 </book/07_gradient_variance>` measures it with :mod:`bnnlib.gradvar`.
 
 **Reproducible noise.** ``tfp.layers.DenseFlipout`` seeds only its sign flips. These layers
 make *all* their randomness a function of ``seed``: the initial values, and every noise draw.
