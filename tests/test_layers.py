@@ -555,3 +555,51 @@ def test_layer_trains_inside_model_fit(cls):
     history = model.fit(x, y, epochs=10, batch_size=32, verbose=0).history["loss"]
     assert np.all(np.isfinite(history))
     assert history[-1] < 0.5 * history[0]
+
+
+# --- the training gradient: a call's hand-written KL gradient equals automatic differentiation
+
+
+def gradients_of_a_call(layer, x, weights, compiled):
+    """Gradients of sum(weights * output) + losses with respect to the trainable variables."""
+
+    def loss_and_gradients():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(weights * layer(x)) + tf.add_n(layer.losses)
+        return tape.gradient(loss, layer.trainable_variables)
+
+    return (tf.function(loss_and_gradients) if compiled else loss_and_gradients)()
+
+
+def gradients_by_automatic_differentiation(layer, x, weights):
+    """The same gradients, from forward() and kl_loss(), differentiated by TensorFlow."""
+    noise = layer.sample_noise(x)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(weights * layer.forward(x, **noise)) + layer.kl_loss()
+    return tape.gradient(loss, layer.trainable_variables)
+
+
+@pytest.mark.parametrize("cls", LAYER_CLASSES)
+@pytest.mark.parametrize("bayesian_bias", [False, True])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_call_has_the_gradient_of_forward_plus_kl_loss(cls, bayesian_bias, compiled):
+    # Twins draw the same noise; a call computes σ and the kernel's KL with a hand-written
+    # gradient, forward() and kl_loss() let TensorFlow differentiate. kl_weight is large so
+    # that the KL's share of the gradient is not lost in rounding (tolerance: float32).
+    twin_a = built_layer(cls, seed=7, bayesian_bias=bayesian_bias, kl_weight=3.0)
+    twin_b = built_layer(cls, seed=7, bayesian_bias=bayesian_bias, kl_weight=3.0)
+    x = tf.constant(inputs())
+    weights = tf.constant(np.random.default_rng(3).normal(size=(BATCH, UNITS)), tf.float32)
+    called = gradients_of_a_call(twin_a, x, weights, compiled)
+    expected = gradients_by_automatic_differentiation(twin_b, x, weights)
+    assert [v.name for v in twin_a.trainable_variables] == [
+        v.name for v in twin_b.trainable_variables
+    ]
+    for got, want in zip(called, expected, strict=True):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_the_kl_a_call_adds_is_kl_loss():
+    layer = built_layer(kl_weight=0.25)
+    layer(inputs())
+    np.testing.assert_allclose(float(layer.losses[0]), float(layer.kl_loss()), rtol=1e-6)

@@ -14,10 +14,14 @@ The library behind the book *Watching Weights Learn*. Each module holds one idea
 * :mod:`bnnlib.history` — what a tracker records, and its ``.npz`` file format.
 * :mod:`bnnlib.tracking` — record μ and σ of every weight while a model trains (:doc:`Chapter 4
   </book/04_training_side_by_side>`).
+* :mod:`bnnlib.compare` — Dense and Flipout networks over several seeds, trained together
+  (:doc:`Chapter 4 </book/04_training_side_by_side>`).
 * :mod:`bnnlib.metrics` — accuracy, NLL, Brier score, calibration error, AUROC and
   temperature scaling (:doc:`Chapter 9 </book/09_digits>`).
 * :mod:`bnnlib.pruning` — remove weights by signal-to-noise, size or at random
   (:doc:`Chapter 10 </book/10_pruning>`).
+* :mod:`bnnlib.gradvar` — the variance of the gradient of each estimator (:doc:`Chapter 7
+  </book/07_gradient_variance>`).
 * :mod:`bnnlib.plots` — the book's figures and theme; :mod:`bnnlib.slider`, the epoch slider.
 * :mod:`bnnlib.keras3` — ``FlipoutDense`` for Keras 3, for readers who cannot use ``tf_keras``
   (:doc:`Appendix A </book/appendix_a_keras3>`).

@@ -12,7 +12,8 @@ noisy outputs:
 * :class:`LocalReparameterizationDense` — samples the pre-activations instead of the weights
   (Kingma et al. 2015).
 
-Their gradients differ in variance, which is why Flipout exists (Wen et al. 2018).
+Their gradients differ in variance, which is why Flipout exists (Wen et al. 2018);
+:doc:`Chapter 7 </book/07_gradient_variance>` measures it with :mod:`bnnlib.gradvar`.
 
 **Reproducible noise.** ``tfp.layers.DenseFlipout`` seeds only its sign flips. These layers
 make *all* their randomness a function of ``seed``: the initial values, and every noise draw.
@@ -122,6 +123,42 @@ def _normal_kl_to_prior(loc, scale, prior_scale: float):
         - tf.reduce_sum(tf.math.log(scale))
         + size * (math.log(prior_scale) - 0.5)
     )
+
+
+def _softplus_and_kl(rho, loc, prior_scale: float):
+    """``σ = softplus(ρ)`` and ``_normal_kl_to_prior(loc, σ, prior_scale)``, in one step.
+
+    The same numbers as computing them apart, with a gradient written by hand: automatic
+    differentiation of the KL adds several passes over the kernel (a broadcast, a square's
+    gradient, a reciprocal, the sums of the partial gradients), and on a CPU these
+    memory-bound passes are a large share of a Flipout layer's step (see
+    benchmarks/bench_layers.py). By the chain rule, with ``dσ/dρ = sigmoid(ρ)``,
+
+    ``dL/dρ = (dL/dσ + dL/dKL (σ / p² - 1 / σ)) sigmoid(ρ)`` and ``dL/dμ = dL/dKL μ / p²``,
+
+    where ``dL/dσ`` is what reaches σ through the layer's output.
+    """
+    inverse_prior_variance = 1.0 / prior_scale**2
+    constant = loc.shape.num_elements() * (math.log(prior_scale) - 0.5)
+
+    @tf.custom_gradient
+    def softplus_and_kl(rho, loc):
+        sigma = tf.nn.softplus(rho)
+        # tf.nn.l2_loss(t) is sum(t²) / 2 in a single pass.
+        kl = (
+            (tf.nn.l2_loss(sigma) + tf.nn.l2_loss(loc)) * inverse_prior_variance
+            - tf.reduce_sum(tf.math.log(sigma))
+            + constant
+        )
+
+        def gradient(d_sigma, d_kl):
+            d_kl_d_sigma = sigma * inverse_prior_variance - tf.math.reciprocal(sigma)
+            d_rho = (d_sigma + d_kl * d_kl_d_sigma) * tf.math.sigmoid(rho)
+            return d_rho, (d_kl * inverse_prior_variance) * loc
+
+        return (sigma, kl), gradient
+
+    return softplus_and_kl(tf.convert_to_tensor(rho), tf.convert_to_tensor(loc))
 
 
 class BayesianDense(keras.layers.Layer):
@@ -337,10 +374,13 @@ class BayesianDense(keras.layers.Layer):
     def call(self, inputs, training=None):
         """Draw noise, add ``kl_loss()`` to the losses, return :meth:`forward` of ``inputs``."""
         inputs = self._as_inputs(inputs)
-        # σ = softplus(ρ) once per call, for both the KL and the outputs: softplus over every
-        # weight (and its gradient) is one of the costlier steps of a training step on a CPU.
-        sigma = self.sigma
-        self.add_loss(self._kl_weight * self._kl_divergence(sigma))
+        # σ = softplus(ρ) once per call, for both the KL and the outputs, and computed with
+        # the kernel's KL in one step with a hand-written gradient: on a CPU the elementwise
+        # passes over the kernel are one of the costlier parts of a training step.
+        sigma, kl = _softplus_and_kl(self.rho, self.loc, self.prior_scale)
+        if self.bayesian_bias:
+            kl += _normal_kl_to_prior(self.bias_loc, self.bias_sigma, self.prior_scale)
+        self.add_loss(self._kl_weight * kl)
         return self.forward(inputs, **self.sample_noise(inputs), sigma=sigma)
 
     def _next_seeds(self) -> dict:
