@@ -1,5 +1,6 @@
 """bnnlib.plots, Chapter 4's figures: drawn from PosteriorHistory records, checked inputs."""
 
+import base64
 import re
 
 import matplotlib.pyplot as plt
@@ -210,13 +211,27 @@ def test_epoch_slider_image_has_alt_text_and_the_widget_shrinks_to_the_screen(
     dense_history, flipout_history
 ):
     slider = plots.epoch_slider(dense_history, flipout_history, ("dense", "flipout"), max_frames=2)
-    assert re.search(r'<img id="_anim_img\w+" alt="Animation with a slider[^"]+">', slider.data)
+    assert re.search(
+        r'<img id="_anim_img\w+" alt="Animation with a slider[^"]+" width="576">', slider.data
+    )
     assert ".animation img{max-width:100%;height:auto}" in slider.data
     assert "anim-slider{max-width:100%}" in slider.data
     mine = plots.epoch_slider(
         dense_history, flipout_history, ("dense", "flipout"), max_frames=2, alt='μ & "σ"'
     )
     assert 'alt="μ &amp; &quot;σ&quot;"' in mine.data
+
+
+def test_epoch_slider_frames_have_two_pixels_per_displayed_pixel(dense_history, flipout_history):
+    slider = plots.epoch_slider(
+        dense_history, flipout_history, ("dense", "flipout"), max_frames=2, dpi=50
+    )
+    frame = re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", slider.data).group(1)
+    png = base64.b64decode(frame)
+    frame_width = int.from_bytes(png[16:20], "big")  # the PNG header's IHDR width
+    shown = int(re.search(r'<img id="_anim_img\w+"[^>]* width="(\d+)"', slider.data).group(1))
+    assert shown == 8 * 50  # figsize (8.0, 3.6) inches at dpi=50
+    assert frame_width == 2 * shown
 
 
 def test_epoch_slider_axes_cover_the_points_not_the_two_sigma_bars(dense_history):

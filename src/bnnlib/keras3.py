@@ -242,8 +242,6 @@ class PosteriorRecorder(keras.callbacks.Callback):
     ----------
     layers : list of str
         Names of the recorded layers, in model order (known after the first record).
-    epochs : numpy.ndarray
-        The epoch of each record: 0 before training, then 1, 2, ...
     """
 
     def __init__(self):
@@ -278,14 +276,17 @@ class PosteriorRecorder(keras.callbacks.Callback):
         self._epochs.append(int(epoch))
 
     def on_train_begin(self, logs=None):
+        """Record the state before training (only once, for the first ``fit``)."""
         if not self._epochs:
             self.record(self.model, 0)
 
     def on_epoch_end(self, epoch, logs=None):
+        """Record the state after each epoch."""
         self.record(self.model, epoch + 1)
 
     @property
     def epochs(self) -> np.ndarray:
+        """The epoch of each record: 0 before training, then 1, 2, ..."""
         return np.asarray(self._epochs)
 
     def loc(self, layer: str) -> np.ndarray:

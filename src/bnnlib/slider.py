@@ -174,12 +174,16 @@ _FIT_TO_SCREEN = (
 )
 
 
-def slider_html(fig, draw, n_frames: int, alt: str, max_bytes: int = 2_000_000) -> str:
+def slider_html(
+    fig, draw, n_frames: int, alt: str, max_bytes: int = 2_000_000, width: int | None = None
+) -> str:
     """The animation of ``draw`` over ``n_frames`` frames as self-contained HTML.
 
     The icon font link is dropped and the buttons are labelled with plain characters; the
-    frame image gets ``alt`` as its alternative text; the element ids are a hash of the content
-    (matplotlib draws them at random), so the same figure gives the same HTML.
+    frame image gets ``alt`` as its alternative text and, if given, a display ``width`` in
+    pixels (frames drawn at twice that stay sharp on high-resolution screens); the element ids
+    are a hash of the content (matplotlib draws them at random), so the same figure gives the
+    same HTML.
 
     Raises
     ------
@@ -195,7 +199,10 @@ def slider_html(fig, draw, n_frames: int, alt: str, max_bytes: int = 2_000_000) 
         html,
     )
     alt_attribute = html_escape.escape(alt, quote=True)
-    html = re.sub(r'(<img id="_anim_img[0-9a-f]+")>', rf'\1 alt="{alt_attribute}">', html)
+    width_attribute = "" if width is None else f' width="{int(width)}"'
+    html = re.sub(
+        r'(<img id="_anim_img[0-9a-f]+")>', rf'\1 alt="{alt_attribute}"{width_attribute}>', html
+    )
     html = _FIT_TO_SCREEN + html
     ids = set(re.findall(r"_anim_img([0-9a-f]{32})", html))
     if len(ids) == 1:
@@ -255,7 +262,8 @@ def epoch_slider(
         At most this many frames (>= 2), evenly spread over the records, first and last
         included: the page weight grows with it.
     dpi : int, default 72
-        Resolution of each frame (>= 20).
+        Pixels per inch of the frame as shown (>= 20); the frames are drawn at twice that, so
+        they stay sharp on high-resolution screens.
     figsize : tuple of two floats, default (8.0, 3.6)
         Size of the figure in inches.
     max_bytes : int, default 2_000_000
@@ -288,10 +296,12 @@ def epoch_slider(
         alt = _default_alt(data)
     elif not isinstance(alt, str) or not alt.strip():
         raise TypeError(f"alt must be a non-empty str, got {alt!r}")
-    with plt.rc_context({"figure.dpi": dpi, "savefig.dpi": dpi}):
+    # Laid out at `dpi`, saved at twice that: two image pixels per screen pixel.
+    with plt.rc_context({"figure.dpi": dpi, "savefig.dpi": 2 * dpi}):
         fig, draw = draw_slider(data, figsize)
         try:
-            html = slider_html(fig, draw, len(data.frames), alt, max_bytes)
+            width = round(figsize[0] * dpi)
+            html = slider_html(fig, draw, len(data.frames), alt, max_bytes, width=width)
         finally:
             plt.close(fig)
     return HTML(html)
