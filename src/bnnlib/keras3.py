@@ -2,8 +2,9 @@
 
 TensorFlow Probability's layers are Keras 2 (``tf_keras``) layers, and since TensorFlow 2.16
 ``tf.keras`` is Keras 3, which cannot host them. This module is for readers who must stay on
-Keras 3: :class:`FlipoutDense` is written with ``keras.ops`` and ``keras.random`` only, so it
-runs on any Keras 3 backend (TensorFlow, JAX, PyTorch), and :class:`PosteriorRecorder`
+Keras 3: :class:`FlipoutDense` is written with ``keras.ops`` and ``keras.random`` only, so it is
+not tied to one Keras 3 backend (the tests run it on TensorFlow and on JAX; PyTorch is not
+tested), and :class:`PosteriorRecorder`
 records its posterior during ``fit`` so the pictures of
 :doc:`Chapter 4 </book/04_training_side_by_side>` can be drawn on Keras 3 too. Appendix A
 (:doc:`/book/appendix_a_keras3`) shows what breaks when TFP's layers meet Keras 3 and how this
