@@ -205,6 +205,8 @@ def digits(
     >>> data.x_train.shape, data.x_test.shape
     ((1078, 64), (359, 64))
     """
+    # Imported here, not at the top: scikit-learn takes about 2 s to import, and only the
+    # digits chapters need it (the toy-curve chapters import this module too).
     from sklearn.datasets import load_digits
 
     seed = check_int("seed", seed, minimum=0)
@@ -275,7 +277,7 @@ def rotate_digits(x, angle: float) -> np.ndarray:
     TypeError, ValueError
         If ``x`` is not of shape ``(n, 64)`` or ``angle`` is not a finite number.
     """
-    from scipy import ndimage
+    from scipy import ndimage  # here for the same reason as scikit-learn in digits()
 
     x = _check_images("x", x)
     angle = check_float("angle", angle)
