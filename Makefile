@@ -24,6 +24,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# jsonschema (through nbformat, on a chapter's first glue call) imports rfc3987-syntax
+	@# whenever it is installed, and that import compiles its grammars: about 1.8 s of every
+	@# chapter's run. It only checks IRI formats, which nothing here validates.
+	$(BIN)/python -m pip uninstall --quiet --yes rfc3987-syntax
 	@# TensorFlow's C++ start-up log carries timestamps: keep it in the terminal, out of notebooks.
 	mkdir -p $(VENV)/etc/ipython
 	echo 'c.IPKernelApp.capture_fd_output = False' > $(VENV)/etc/ipython/ipython_kernel_config.py
