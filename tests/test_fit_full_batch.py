@@ -49,7 +49,8 @@ def keras_adam_loop(model, steps, learning_rate):
     def step():
         with tf.GradientTape() as tape:
             value = nll(Y, model(X, training=True)) + tf.add_n(model.losses)
-        optimizer.apply_gradients(zip(tape.gradient(value, variables), variables))
+        gradients = tape.gradient(value, variables)
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
 
     for _ in range(steps):
         step()
