@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
+import tf_keras as keras
 
 from bnnlib.models import build_mlp
 from bnnlib.training import fit_full_batch, gaussian_nll
@@ -35,6 +37,43 @@ def test_side_by_side_equals_one_after_the_other():
     for one, other in zip(alone, together, strict=True):
         for a, b in zip(one.get_weights(), other.get_weights(), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def keras_adam_loop(model, steps, learning_rate):
+    """The reference: tf_keras's own Adam, one ``apply_gradients`` per step, in a loop."""
+    optimizer = keras.optimizers.Adam(learning_rate)
+    variables = model.trainable_variables
+    optimizer.build(variables)
+
+    @tf.function(autograph=False)
+    def step():
+        with tf.GradientTape() as tape:
+            value = nll(Y, model(X, training=True)) + tf.add_n(model.losses)
+        gradients = tape.gradient(value, variables)
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
+
+    for _ in range(steps):
+        step()
+
+
+@pytest.mark.parametrize("constant_rate", [True, False], ids=["constant", "cosine"])
+def test_the_updates_are_those_of_tf_keras_adam(constant_rate):
+    # A Flipout net, so that the KL terms and the noise take part; the bnnlib layers draw the
+    # same noise in both loops (stateless, keyed by their counters). Same float32 expressions,
+    # so the weights agree to float32 round-off (1e-6), here over 30 steps.
+    def rate():
+        if constant_rate:
+            return 0.02
+        return keras.optimizers.schedules.CosineDecay(0.02, 30, alpha=0.01)
+
+    ours, reference = (
+        build_mlp("flipout", input_dim=1, hidden_units=(8,), num_examples=16, seed=3)
+        for _ in range(2)
+    )
+    fit_full_batch(ours, X, Y, nll, steps=30, learning_rate=rate())
+    keras_adam_loop(reference, steps=30, learning_rate=rate())
+    for a, b in zip(ours.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
 def test_the_kl_terms_are_part_of_the_loss():

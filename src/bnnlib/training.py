@@ -488,6 +488,45 @@ def _annealing_base(layer) -> float:
     return base if last_set is not None and current == last_set else current
 
 
+class _Adam:
+    """``tf_keras.optimizers.Adam`` with its default settings, for :func:`fit_full_batch`.
+
+    The update is tf_keras's, expression for expression, so the trained weights are the same
+    to the last bit; but the step size ``lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)`` is computed
+    once per step rather than once per variable. In a loop that trains many small networks,
+    that halves the operations the optimizer adds to the graph, and with them the time to
+    trace the loop and to run each step.
+    """
+
+    BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-7
+
+    def __init__(self, variables, learning_rate):
+        self.variables = variables
+        self.learning_rate = learning_rate
+        self.momenta = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.velocities = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def apply(self, gradients):
+        rate = self.learning_rate
+        if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+            rate = rate(self.iterations)
+        lr = tf.cast(rate, tf.float32)
+        local_step = tf.cast(self.iterations + 1, tf.float32)
+        beta_1_power = tf.pow(tf.cast(self.BETA_1, tf.float32), local_step)
+        beta_2_power = tf.pow(tf.cast(self.BETA_2, tf.float32), local_step)
+        alpha = lr * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        for gradient, variable, m, v in zip(
+            gradients, self.variables, self.momenta, self.velocities, strict=True
+        ):
+            if gradient is None:  # tf_keras skips a variable the loss does not reach
+                continue
+            m.assign_add((gradient - m) * (1 - self.BETA_1))
+            v.assign_add((tf.square(gradient) - v) * (1 - self.BETA_2))
+            variable.assign_sub((m * alpha) / (tf.sqrt(v) + self.EPSILON))
+        self.iterations.assign_add(1)
+
+
 def fit_full_batch(model, x, y, loss, steps: int, learning_rate: float = 0.01):
     """Train ``model`` on all of ``(x, y)`` for ``steps`` Adam steps, in one compiled loop.
 
@@ -543,8 +582,7 @@ def fit_full_batch(model, x, y, loss, steps: int, learning_rate: float = 0.01):
     x = tf.constant(np.asarray(x, dtype=np.float32))
     y = tf.constant(np.asarray(y, dtype=np.float32))
     variables = [variable for member in models for variable in member.trainable_variables]
-    optimizer = keras.optimizers.Adam(learning_rate)
-    optimizer.build(variables)
+    adam = _Adam(variables, learning_rate)
 
     def objectives():
         values = []
@@ -559,8 +597,7 @@ def fit_full_batch(model, x, y, loss, steps: int, learning_rate: float = 0.01):
             with tf.GradientTape() as tape:
                 values = objectives()
                 total = tf.reduce_sum(values)
-            gradients = tape.gradient(total, variables)
-            optimizer.apply_gradients(zip(gradients, variables, strict=True))
+            adam.apply(tape.gradient(total, variables))
             return i + 1, values
 
         start = (tf.constant(0), tf.zeros([len(models)]))
