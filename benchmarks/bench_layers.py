@@ -13,6 +13,9 @@ matrix products (two forward, four backward) and has its number of trainable wei
 updates as many), with fixed signs and no noise, softplus or KL. Its time over Dense's is the
 floor for the FlipoutDense / Dense ratio in this benchmark.
 
+profile_layers.py breaks the same step down by kind of op (matrix products, random draws,
+softplus, ...), to show where the time above that floor goes.
+
 Run:  TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/bench_layers.py [--repeats 7]
       [--steps 10] [--threads N] [--json PATH]
 """
